@@ -1,0 +1,278 @@
+package host
+
+import (
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/weirproxy/weir/host/config"
+	"github.com/weirproxy/weir/host/internal/compress"
+	"github.com/weirproxy/weir/host/internal/proxy"
+	"github.com/weirproxy/weir/host/internal/router"
+	"github.com/weirproxy/weir/host/internal/upstream"
+)
+
+// build turns a normalized, validated config into a snapshot. prev (may
+// be nil) lends its balancers so health state and in-flight counts carry
+// over for targets that did not change. Nothing is started here: the
+// caller starts the new balancers only once the whole build succeeded.
+func build(cfg *config.Config, prev *proxy.Snapshot, log *slog.Logger) (*proxy.Snapshot, error) {
+	s := &proxy.Snapshot{
+		Balancers: map[string]*upstream.Balancer{},
+		Hash:      cfg.Hash(),
+	}
+	opts, err := buildOptions(&cfg.Weir)
+	if err != nil {
+		return nil, err
+	}
+	s.Options = opts
+
+	targets := map[string][]config.Target{}
+	for _, t := range cfg.Targets {
+		targets[t.Upstream] = append(targets[t.Upstream], t)
+	}
+	upstreams := map[string]*config.Upstream{}
+	for i := range cfg.Upstreams {
+		u := cfg.Upstreams[i]
+		u.Targets = targets[u.Name]
+		if u.ID != "" {
+			u.Targets = append(u.Targets, targets[u.ID]...)
+		}
+		var p *upstream.Balancer
+		if prev != nil {
+			p = prev.Balancers[u.Name]
+		}
+		b, err := upstream.New(u, upstream.Options{Prev: p, Logger: log})
+		if err != nil {
+			return nil, fmt.Errorf("upstreams[%d] (upstream %q): %w", i, u.Name, err)
+		}
+		s.Balancers[u.Name] = b
+		upstreams[u.Name] = &cfg.Upstreams[i]
+	}
+
+	services := map[string]*proxy.Service{}
+	for i := range cfg.Services {
+		cs := &cfg.Services[i]
+		svc, err := buildService(cs, s.Balancers, upstreams)
+		if err != nil {
+			return nil, fmt.Errorf("services[%d] (service %q): %w", i, cs.Name, err)
+		}
+		s.Services = append(s.Services, svc)
+		if cs.Name != "" {
+			services[cs.Name] = svc
+		}
+		if cs.ID != "" {
+			services[cs.ID] = svc
+		}
+	}
+
+	rroutes := make([]router.Route, 0, len(cfg.Routes))
+	for i := range cfg.Routes {
+		cr := &cfg.Routes[i]
+		svc := services[cr.Service]
+		if svc == nil {
+			return nil, fmt.Errorf("routes[%d] (route %q): service %q not found", i, cr.Name, cr.Service)
+		}
+		rt := &proxy.Route{
+			Name:              cr.Name,
+			Service:           svc,
+			StripPath:         boolOr(cr.StripPath, true),
+			PreserveHost:      boolOr(cr.PreserveHost, false),
+			HTTPSRedirectCode: cr.HTTPSRedirectStatusCode,
+			PathHandlingV1:    cr.PathHandling == "v1",
+		}
+		if rt.Name == "" {
+			rt.Name = cr.ID
+		}
+		for _, p := range cr.Protocols {
+			switch p {
+			case "http":
+				rt.Protocols |= proxy.ProtoHTTP
+			case "https":
+				rt.Protocols |= proxy.ProtoHTTPS
+			case "grpc":
+				rt.Protocols |= proxy.ProtoGRPC
+			case "grpcs":
+				rt.Protocols |= proxy.ProtoGRPCS
+			}
+		}
+		if rt.Protocols == 0 {
+			rt.Protocols = proxy.ProtoHTTP | proxy.ProtoHTTPS
+		}
+		s.Routes = append(s.Routes, rt)
+		kind := router.PathKong
+		switch cr.PathType {
+		case "Exact":
+			kind = router.PathExact
+		case "Prefix":
+			kind = router.PathPrefix
+		}
+		methods := make([]string, len(cr.Methods))
+		for j, m := range cr.Methods {
+			methods[j] = strings.ToUpper(m)
+		}
+		rroutes = append(rroutes, router.Route{
+			Name:             rt.Name,
+			Hosts:            cr.Hosts,
+			Paths:            cr.Paths,
+			PathKind:         kind,
+			Methods:          methods,
+			Headers:          cr.Headers,
+			SNIs:             cr.SNIs,
+			RegexPriority:    cr.RegexPriority,
+			WildcardOneLabel: cr.PathType != "",
+		})
+	}
+	tbl, err := router.Compile(rroutes)
+	if err != nil {
+		return nil, err
+	}
+	s.Table = tbl
+	return s, nil
+}
+
+func buildService(cs *config.Service, balancers map[string]*upstream.Balancer, ups map[string]*config.Upstream) (*proxy.Service, error) {
+	svc := &proxy.Service{
+		Name:           cs.Name,
+		Path:           cs.Path,
+		Retries:        intOr(cs.Retries, 5),
+		ConnectTimeout: ms(cs.ConnectTimeout),
+		ReadTimeout:    ms(cs.ReadTimeout),
+		WriteTimeout:   ms(cs.WriteTimeout),
+	}
+	if svc.Name == "" {
+		svc.Name = cs.ID
+	}
+	if svc.Path == "/" {
+		svc.Path = ""
+	}
+	switch cs.Protocol {
+	case "weir":
+		svc.Kind = proxy.KindEcho
+		return svc, nil
+	case "grpc", "grpcs":
+		svc.Kind = proxy.KindH2
+	default:
+		svc.Kind = proxy.KindHTTP
+	}
+	tlsOn := cs.Protocol == "https" || cs.Protocol == "grpcs"
+	port := cs.Port
+	if port == 0 {
+		port = 80
+		if tlsOn {
+			port = 443
+		}
+	}
+	if b, ok := balancers[cs.Host]; ok {
+		svc.Balancer = b
+		svc.HostHeader = cs.Host
+		if u := ups[cs.Host]; u != nil && u.HostHeader != "" {
+			svc.HostHeader = u.HostHeader
+		}
+	} else {
+		addr := net.JoinHostPort(cs.Host, strconv.Itoa(port))
+		svc.Balancer = upstream.Single(svc.Name, addr)
+		svc.HostHeader = cs.Host
+		if (tlsOn && port != 443) || (!tlsOn && port != 80) {
+			svc.HostHeader = addr
+		}
+	}
+	if tlsOn {
+		svc.TLS = &tls.Config{
+			ServerName:         hostOnly(svc.HostHeader),
+			InsecureSkipVerify: !boolOr(cs.TLSVerify, true),
+			MinVersion:         tls.VersionTLS12,
+		}
+		if svc.Kind == proxy.KindHTTP {
+			svc.TLS.NextProtos = []string{"http/1.1"}
+		}
+	}
+	if svc.Kind == proxy.KindH2 {
+		svc.SetH2(proxy.NewH2RoundTripper(svc.TLS, svc.ConnectTimeout))
+	}
+	return svc, nil
+}
+
+func buildOptions(w *config.Weir) (proxy.Options, error) {
+	o := proxy.Options{
+		RequestIDHeader: w.RequestIDHeader,
+		ServerTokens:    boolOr(w.ServerTokens, true),
+	}
+	if strings.EqualFold(o.RequestIDHeader, "off") {
+		o.RequestIDHeader = ""
+	} else if o.RequestIDHeader != "" {
+		o.RequestIDHeader = canonicalHeader(o.RequestIDHeader)
+	}
+	for i, t := range w.TrustedIPs {
+		p, err := netip.ParsePrefix(t)
+		if err != nil {
+			a, aerr := netip.ParseAddr(t)
+			if aerr != nil {
+				return o, fmt.Errorf("weir.trusted_ips[%d]: %q is not an IP or CIDR", i, t)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		o.TrustedIPs = append(o.TrustedIPs, p.Masked())
+	}
+	if c := w.Compression; c.Enabled {
+		cmp, err := compress.New(compress.Options{
+			Algorithms:   c.Algorithms,
+			MinLength:    c.MinLength,
+			GzipLevel:    c.GzipLevel,
+			ZstdLevel:    c.ZstdLevel,
+			ContentTypes: c.ContentTypes,
+		})
+		if err != nil {
+			return o, fmt.Errorf("weir.compression: %w", err)
+		}
+		o.Compress = cmp
+	}
+	return o, nil
+}
+
+func boolOr(b *bool, def bool) bool {
+	if b == nil {
+		return def
+	}
+	return *b
+}
+
+func intOr(i *int, def int) int {
+	if i == nil {
+		return def
+	}
+	return *i
+}
+
+func ms(n int) time.Duration {
+	if n <= 0 {
+		n = 60000
+	}
+	return time.Duration(n) * time.Millisecond
+}
+
+func hostOnly(h string) string {
+	if host, _, err := net.SplitHostPort(h); err == nil {
+		return host
+	}
+	return h
+}
+
+func canonicalHeader(s string) string {
+	b := []byte(s)
+	upper := true
+	for i, c := range b {
+		if upper && 'a' <= c && c <= 'z' {
+			b[i] = c - 'a' + 'A'
+		} else if !upper && 'A' <= c && c <= 'Z' {
+			b[i] = c - 'A' + 'a'
+		}
+		upper = c == '-'
+	}
+	return string(b)
+}

@@ -1,0 +1,221 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+)
+
+// NewH2RoundTripper returns the HTTP/2 client for a gRPC service: h2c
+// (prior knowledge) when tlsConf is nil, HTTP/2 over TLS otherwise.
+func NewH2RoundTripper(tlsConf *tls.Config, connectTimeout time.Duration) *http.Transport {
+	t := &http.Transport{
+		DialContext:         (&net.Dialer{Timeout: connectTimeout, KeepAlive: 30 * time.Second}).DialContext,
+		TLSClientConfig:     tlsConf,
+		TLSHandshakeTimeout: connectTimeout,
+		MaxIdleConnsPerHost: 64,
+		IdleConnTimeout:     60 * time.Second,
+		DisableCompression:  true,
+		ForceAttemptHTTP2:   true,
+	}
+	t.Protocols = new(http.Protocols)
+	if tlsConf == nil {
+		t.Protocols.SetUnencryptedHTTP2(true)
+	} else {
+		t.Protocols.SetHTTP2(true)
+	}
+	return t
+}
+
+// CloseIdle closes the idle connections of a KindH2 service's client.
+func (s *Service) CloseIdle() {
+	if t, ok := s.h2.(interface{ CloseIdleConnections() }); ok {
+		t.CloseIdleConnections()
+	}
+}
+
+// SetH2 installs the HTTP/2 client of a KindH2 service.
+func (s *Service) SetH2(rt http.RoundTripper) { s.h2 = rt }
+
+// forwardH2 proxies a request over HTTP/2 (gRPC unary and streaming):
+// bodies stream both ways, trailers are relayed.
+func (h *Handler) forwardH2(w http.ResponseWriter, r *http.Request, x *exchange, fw *forwarded) {
+	s := h.snap.Load()
+	fw.trusted = fw.isTrusted(s)
+	svc := fw.route.Service
+	hasBody := r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0
+	x.ureq.HTTP = r
+	x.ureq.ClientIP = fw.client
+	x.ureq.Tried = x.tried[:0]
+
+	attempts := svc.Retries + 1
+	status, msg := http.StatusBadGateway, MsgBadGateway
+	for attempt := 0; attempt < attempts; attempt++ {
+		t, cookie, err := svc.Balancer.Pick(&x.ureq)
+		if err != nil {
+			h.writeError(w, r, x, http.StatusServiceUnavailable, MsgNoPeer)
+			return
+		}
+		if len(x.ureq.Tried) < cap(x.ureq.Tried) {
+			x.ureq.Tried = append(x.ureq.Tried, t)
+		}
+		out := h.outboundH2(r, x, fw, s, t.Addr)
+		ctx := out.Context()
+		var cancel context.CancelFunc
+		if svc.ReadTimeout > 0 && !isGRPC(r) {
+			ctx, cancel = context.WithTimeout(ctx, svc.ReadTimeout)
+			out = out.WithContext(ctx)
+		}
+		t.Acquire()
+		resp, err := svc.h2.RoundTrip(out)
+		t.Release()
+		if err != nil {
+			if cancel != nil {
+				cancel()
+			}
+			if r.Context().Err() != nil {
+				return
+			}
+			var oe *net.OpError
+			dialFailed := errors.As(err, &oe) && oe.Op == "dial"
+			var oc outcome
+			status, msg, oc = classify(err)
+			if oc == outcomeTimeout {
+				t.ReportTimeout()
+			} else {
+				t.ReportTCPFailure()
+			}
+			if dialFailed && !hasBody {
+				continue
+			}
+			break
+		}
+		t.ReportStatus(resp.StatusCode)
+		hdr := w.Header()
+		for k, vv := range resp.Header {
+			if isHopByHop(k) {
+				continue
+			}
+			hdr[k] = vv
+		}
+		h.commonHeaders(hdr, x, hdr["Server"] == nil)
+		if cookie != "" {
+			hdr["Set-Cookie"] = append(hdr["Set-Cookie"], cookie)
+		}
+		for k := range resp.Trailer {
+			hdr["Trailer"] = append(hdr["Trailer"], k)
+		}
+		w.WriteHeader(resp.StatusCode)
+		fl, _ := w.(http.Flusher)
+		if fl != nil {
+			fl.Flush()
+		}
+		buf := x.buf
+		clean := true
+		for {
+			n, rerr := resp.Body.Read(buf)
+			if n > 0 {
+				if _, werr := w.Write(buf[:n]); werr != nil {
+					clean = false
+					break
+				}
+				if fl != nil {
+					fl.Flush()
+				}
+			}
+			if rerr == io.EOF {
+				break
+			}
+			if rerr != nil {
+				clean = false
+				break
+			}
+		}
+		resp.Body.Close()
+		if cancel != nil {
+			cancel()
+		}
+		if !clean {
+			if r.Context().Err() == nil {
+				panic(http.ErrAbortHandler)
+			}
+			return
+		}
+		for k, vv := range resp.Trailer {
+			hdr[http.TrailerPrefix+k] = vv
+		}
+		return
+	}
+	h.writeError(w, r, x, status, msg)
+}
+
+func (h *Handler) outboundH2(r *http.Request, x *exchange, fw *forwarded, s *Snapshot, addr string) *http.Request {
+	svc := fw.route.Service
+	out := r.Clone(r.Context())
+	out.RequestURI = ""
+	sch := "http"
+	if svc.TLS != nil {
+		sch = "https"
+	}
+	out.URL = &url.URL{Scheme: sch, Host: addr, Opaque: joinPath(svc.Path, fw.path[fw.strip:]), RawQuery: fw.query}
+	if !fw.route.PreserveHost {
+		out.Host = svc.HostHeader
+	}
+	idHeader := s.Options.RequestIDHeader
+	conn := r.Header["Connection"]
+	for k := range out.Header {
+		if k == "Te" {
+			continue
+		}
+		if skipRequestHeader(k, idHeader) || (len(conn) > 0 && tokenListed(conn, k)) {
+			delete(out.Header, k)
+		}
+	}
+	if te := r.Header["Te"]; len(te) > 0 && tokenListed(te, "trailers") {
+		out.Header["Te"] = []string{"trailers"}
+	} else {
+		delete(out.Header, "Te")
+	}
+	xff := fw.client
+	if prior := r.Header["X-Forwarded-For"]; len(prior) > 0 {
+		for i := len(prior) - 1; i >= 0; i-- {
+			xff = prior[i] + ", " + xff
+		}
+	}
+	out.Header["X-Forwarded-For"] = []string{xff}
+	pick := func(name, own string) {
+		if v := r.Header[name]; fw.trusted && len(v) > 0 {
+			out.Header[name] = v[:1]
+			return
+		}
+		out.Header[name] = []string{own}
+	}
+	pick("X-Real-Ip", fw.client)
+	pick("X-Forwarded-Proto", scheme(r))
+	pick("X-Forwarded-Host", hostOnly(r.Host))
+	pick("X-Forwarded-Path", fw.path)
+	if fw.strip > 0 {
+		pick("X-Forwarded-Prefix", fw.path[:fw.strip])
+	}
+	if s.Options.ServerTokens {
+		out.Header["Via"] = append(out.Header["Via"], "2 weir")
+	}
+	if idHeader != "" {
+		out.Header[idHeader] = []string{x.id}
+	}
+	return out
+}
+
+func isHopByHop(k string) bool {
+	switch k {
+	case "Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate", "Te", "Trailer",
+		"Transfer-Encoding", "Upgrade":
+		return true
+	}
+	return false
+}

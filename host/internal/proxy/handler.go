@@ -1,0 +1,523 @@
+package proxy
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+
+	"github.com/weirproxy/weir/host/internal/router"
+	"github.com/weirproxy/weir/host/internal/upstream"
+)
+
+// Handler is Weir's data path: it matches a route in the current
+// snapshot, forwards the request to a healthy target of the route's
+// service, and streams the response back.
+type Handler struct {
+	snap     atomic.Pointer[Snapshot]
+	tr       *Transport
+	log      *slog.Logger
+	requests atomic.Uint64
+
+	// hijacked connections (WebSocket and other upgrades), closed on
+	// shutdown after the drain deadline.
+	hmu      sync.Mutex
+	hijacked map[net.Conn]struct{}
+	hwg      sync.WaitGroup
+}
+
+// NewHandler returns a handler serving s.
+func NewHandler(s *Snapshot, tr *Transport, log *slog.Logger) *Handler {
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	h := &Handler{tr: tr, log: log, hijacked: map[net.Conn]struct{}{}}
+	h.snap.Store(s)
+	return h
+}
+
+// Swap installs a new snapshot and returns the previous one. Requests in
+// flight keep the snapshot they loaded.
+func (h *Handler) Swap(s *Snapshot) *Snapshot { return h.snap.Swap(s) }
+
+// Requests returns the number of requests served.
+func (h *Handler) Requests() uint64 { return h.requests.Load() }
+
+// Snapshot returns the snapshot in service.
+func (h *Handler) Snapshot() *Snapshot { return h.snap.Load() }
+
+// exchange is the per-request state, pooled.
+type exchange struct {
+	id      string
+	idBuf   [32]byte
+	idSlice [1]string
+	tried   [8]*upstream.Target
+	ureq    upstream.Request
+	buf     []byte
+}
+
+var exchangePool = sync.Pool{New: func() any { return &exchange{buf: make([]byte, 32<<10)} }}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.requests.Add(1)
+	s := h.snap.Load()
+	x := exchangePool.Get().(*exchange)
+	defer func() {
+		x.ureq = upstream.Request{}
+		clear(x.tried[:])
+		exchangePool.Put(x)
+	}()
+	x.id = h.requestID(r, s, x)
+
+	if s.Options.Compress != nil {
+		var finish func()
+		w, finish = s.Options.Compress.Wrap(w, r)
+		defer finish()
+	}
+
+	path, query := splitURI(r)
+	npath := normalizePath(path)
+	rq := router.Request{Host: r.Host, Path: npath, Method: r.Method, Header: r.Header}
+	if r.TLS != nil {
+		rq.SNI = r.TLS.ServerName
+	}
+	m, ok := s.Table.Match(&rq)
+	if !ok {
+		h.writeError(w, r, x, http.StatusNotFound, MsgNoRoute)
+		return
+	}
+	rt := s.Routes[m.Route]
+
+	// Protocols (Kong semantics): an https-only route hit over http
+	// answers with the route's redirect code.
+	grpc := isGRPC(r)
+	var proto uint8
+	switch {
+	case grpc && r.TLS != nil:
+		proto = ProtoGRPCS | ProtoHTTPS
+	case grpc:
+		proto = ProtoGRPC | ProtoHTTP
+	case r.TLS != nil:
+		proto = ProtoHTTPS
+	default:
+		proto = ProtoHTTP
+	}
+	if rt.Protocols&proto == 0 {
+		if r.TLS == nil && rt.Protocols&(ProtoHTTPS|ProtoGRPCS) != 0 {
+			h.redirectHTTPS(w, r, x, rt)
+			return
+		}
+		h.writeError(w, r, x, http.StatusNotFound, MsgNoRoute)
+		return
+	}
+
+	svc := rt.Service
+	fw := forwarded{
+		route:  rt,
+		path:   npath,
+		strip:  m.StripLen,
+		query:  query,
+		client: clientIP(r),
+	}
+	if !rt.StripPath {
+		fw.strip = 0
+	}
+	switch svc.Kind {
+	case KindEcho:
+		h.echo(w, r, x, rt, &fw)
+	case KindH2:
+		h.forwardH2(w, r, x, &fw)
+	default:
+		h.forwardH1(w, r, x, &fw)
+	}
+}
+
+// forwarded carries what the upstream request is built from.
+type forwarded struct {
+	route  *Route
+	path   string // normalized request path
+	strip  int    // bytes of path consumed by the route (strip_path)
+	query  string // raw query, without '?'
+	client string // client IP
+	trusted bool
+}
+
+func (f *forwarded) isTrusted(s *Snapshot) bool {
+	if len(s.Options.TrustedIPs) == 0 {
+		return false
+	}
+	ip, err := netip.ParseAddr(f.client)
+	if err != nil {
+		return false
+	}
+	for _, p := range s.Options.TrustedIPs {
+		if p.Contains(ip.Unmap()) {
+			return true
+		}
+	}
+	return false
+}
+
+// forwardH1 proxies over Weir's HTTP/1.1 transport, with retries on
+// connection failures to other targets.
+func (h *Handler) forwardH1(w http.ResponseWriter, r *http.Request, x *exchange, fw *forwarded) {
+	s := h.snap.Load()
+	fw.trusted = fw.isTrusted(s)
+	svc := fw.route.Service
+	upgrade := isUpgrade(r)
+	hasBody := r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0
+	idempotent := isIdempotent(r.Method)
+
+	x.ureq.HTTP = r
+	x.ureq.ClientIP = fw.client
+	x.ureq.Tried = x.tried[:0]
+
+	var lastStatus = http.StatusBadGateway
+	var lastMsg = MsgBadGateway
+	attempts := svc.Retries + 1
+	for attempt := 0; attempt < attempts; attempt++ {
+		t, cookie, err := svc.Balancer.Pick(&x.ureq)
+		if err != nil {
+			if attempt == 0 || errors.Is(err, upstream.ErrNoHealthyTargets) {
+				h.writeError(w, r, x, http.StatusServiceUnavailable, MsgNoPeer)
+				return
+			}
+			break
+		}
+		if len(x.ureq.Tried) < cap(x.ureq.Tried) {
+			x.ureq.Tried = append(x.ureq.Tried, t)
+		}
+		t.Acquire()
+		res := h.exchangeH1(w, r, x, fw, t, cookie, hasBody, upgrade)
+		t.Release()
+		switch res.outcome {
+		case outcomeDone:
+			return
+		case outcomeConnectFailed:
+			t.ReportTCPFailure()
+		case outcomeTimeout:
+			t.ReportTimeout()
+		case outcomeIOFailed:
+			t.ReportTCPFailure()
+		}
+		lastStatus, lastMsg = res.status, res.msg
+		if !res.retryable || (res.sent && (!idempotent || hasBody)) {
+			break
+		}
+		h.log.Debug("retrying upstream request", "route", fw.route.Name, "target", t.Addr, "attempt", attempt+1, "err", res.err)
+	}
+	h.writeError(w, r, x, lastStatus, lastMsg)
+}
+
+type outcome int
+
+const (
+	outcomeDone          outcome = iota // response (or error) written to the client
+	outcomeConnectFailed                // nothing was sent
+	outcomeTimeout
+	outcomeIOFailed
+)
+
+type result struct {
+	outcome   outcome
+	status    int
+	msg       string
+	err       error
+	sent      bool // request bytes reached the upstream
+	retryable bool
+}
+
+func (h *Handler) exchangeH1(w http.ResponseWriter, r *http.Request, x *exchange, fw *forwarded, t *upstream.Target, cookie string, hasBody, upgrade bool) result {
+	svc := fw.route.Service
+	ctx := r.Context()
+	for stale := 0; ; stale++ {
+		c, reused, err := h.tr.get(ctx, t.Addr, svc, hasBody)
+		if err != nil {
+			if ctx.Err() != nil {
+				return result{outcome: outcomeDone} // client gone
+			}
+			st, msg, oc := classify(err)
+			if oc == outcomeIOFailed {
+				oc = outcomeConnectFailed
+			}
+			return result{outcome: oc, status: st, msg: msg, err: err, retryable: true}
+		}
+		stop := context.AfterFunc(ctx, c.abort)
+		res := h.roundTripH1(w, r, x, fw, c, reused, cookie, hasBody, upgrade)
+		if !stop() || c.aborted.Load() {
+			// the client went away: the connection state is unknown
+			c.nc.Close()
+			if res.outcome != outcomeDone {
+				res = result{outcome: outcomeDone}
+			}
+			return res
+		}
+		if res.err == errStale && stale < 3 {
+			continue // the pooled connection was dead: try a fresh one, same target
+		}
+		if res.outcome == outcomeDone {
+			t.ReportStatus(res.status)
+		}
+		return res
+	}
+}
+
+// roundTripH1 writes the request on c and streams the response to w. It
+// owns c: the connection is returned to the pool or closed.
+func (h *Handler) roundTripH1(w http.ResponseWriter, r *http.Request, x *exchange, fw *forwarded, c *upConn, reused bool, cookie string, hasBody, upgrade bool) result {
+	s := h.snap.Load()
+	svc := fw.route.Service
+	c.rd.timeout = svc.ReadTimeout
+	if svc.WriteTimeout > 0 {
+		c.nc.SetWriteDeadline(now().Add(svc.WriteTimeout))
+	}
+	h.writeRequestHead(c, r, x, fw, s, hasBody, upgrade)
+	var err error
+	if hasBody {
+		err = h.writeBody(c, r, x, svc)
+	}
+	if err == nil {
+		err = c.bw.Flush()
+	}
+	if err != nil {
+		if errors.Is(err, errClientBody) {
+			c.nc.Close()
+			return result{outcome: outcomeDone} // client aborted its upload
+		}
+		// The upstream may have answered early (e.g. 413) and closed;
+		// fall through and try to read that answer.
+		if !hasBody {
+			c.nc.Close()
+			if reused {
+				return result{err: errStale, outcome: outcomeIOFailed}
+			}
+			st, msg, oc := classify(err)
+			return result{outcome: oc, status: st, msg: msg, err: err, sent: true, retryable: true}
+		}
+	}
+	head := &c.head
+	for {
+		got, rerr := head.read(c.br)
+		if rerr != nil {
+			c.nc.Close()
+			if !got && reused && err == nil && !hasBody {
+				return result{err: errStale, outcome: outcomeIOFailed}
+			}
+			if rerr == errMalformed || rerr == errTooLarge {
+				return result{outcome: outcomeIOFailed, status: http.StatusBadGateway, msg: MsgBadGateway, err: rerr, sent: true}
+			}
+			st, msg, oc := classify(rerr)
+			return result{outcome: oc, status: st, msg: msg, err: rerr, sent: true, retryable: !got}
+		}
+		if head.status/100 == 1 && head.status != http.StatusSwitchingProtocols {
+			continue // 100 Continue and other interim responses are absorbed
+		}
+		break
+	}
+	if upgrade && head.status == http.StatusSwitchingProtocols {
+		h.serveUpgrade(w, r, x, c, svc)
+		return result{outcome: outcomeDone, status: head.status}
+	}
+	if head.status == http.StatusSwitchingProtocols {
+		c.nc.Close()
+		return result{outcome: outcomeIOFailed, status: http.StatusBadGateway, msg: MsgBadGateway, err: errMalformed, sent: true}
+	}
+
+	hdr := w.Header()
+	head.copyTo(hdr)
+	h.commonHeaders(hdr, x, !head.hasServer)
+	if cookie != "" {
+		hdr["Set-Cookie"] = append(hdr["Set-Cookie"], cookie)
+	}
+	bodyless := head.bodyless(r.Method)
+	c.body.reset(c.br, head, hdr)
+	if bodyless {
+		c.body.done = true
+	}
+	w.WriteHeader(head.status)
+	if bodyless {
+		h.finishConn(c, head, true)
+		return result{outcome: outcomeDone, status: head.status}
+	}
+	clean := h.copyBody(w, &c.body, x.buf, head.contentLen < 0)
+	h.finishConn(c, head, clean)
+	if !clean && c.body.err != nil && !errors.Is(c.body.err, errClientGone) {
+		// Upstream failed mid-body: the status is out, so the only honest
+		// signal left is to abort the client connection.
+		h.log.Warn("upstream response body failed", "route", fw.route.Name, "err", c.body.err)
+		panic(http.ErrAbortHandler)
+	}
+	return result{outcome: outcomeDone, status: head.status}
+}
+
+var errClientGone = errors.New("client went away")
+var errClientBody = errors.New("reading client request body failed")
+
+func (h *Handler) finishConn(c *upConn, head *respHead, clean bool) {
+	if clean && !head.close && c.body.done && !c.aborted.Load() {
+		c.rd.timeout = 0
+		c.put()
+		return
+	}
+	c.nc.Close()
+}
+
+// copyBody streams body to w. With flush set (unknown length: chunked,
+// close-delimited, SSE) it flushes whenever no more upstream bytes are
+// immediately available, so streams are not delayed by buffering.
+func (h *Handler) copyBody(w http.ResponseWriter, body *bodyReader, buf []byte, flush bool) bool {
+	fl, _ := w.(http.Flusher)
+	for {
+		n, err := body.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				body.err = errClientGone
+				return false
+			}
+			if flush && fl != nil && body.Buffered() == 0 {
+				fl.Flush()
+			}
+		}
+		if err == io.EOF {
+			return true
+		}
+		if err != nil {
+			return false
+		}
+	}
+}
+
+// commonHeaders adds Weir's own response headers: the request id, Via
+// and Server.
+func (h *Handler) commonHeaders(hdr http.Header, x *exchange, addServer bool) {
+	s := h.snap.Load()
+	if name := s.Options.RequestIDHeader; name != "" && x.id != "" {
+		x.idSlice[0] = x.id
+		hdr[name] = x.idSlice[:1:1]
+	}
+	if s.Options.ServerTokens {
+		if v, ok := hdr["Via"]; ok {
+			hdr["Via"] = append(v, viaValue[0])
+		} else {
+			hdr["Via"] = viaValue
+		}
+		if addServer {
+			if _, ok := hdr["Server"]; !ok {
+				hdr["Server"] = serverValue
+			}
+		}
+	}
+}
+
+var (
+	viaValue    = []string{"1.1 weir"}[:1:1]
+	serverValue = []string{"weir"}[:1:1]
+)
+
+func (h *Handler) redirectHTTPS(w http.ResponseWriter, r *http.Request, x *exchange, rt *Route) {
+	code := rt.HTTPSRedirectCode
+	if code == 0 || code == http.StatusUpgradeRequired {
+		hdr := w.Header()
+		hdr["Connection"] = []string{"Upgrade"}
+		hdr["Upgrade"] = []string{"TLS/1.2, HTTP/1.1"}
+		h.writeError(w, r, x, http.StatusUpgradeRequired, MsgUseHTTPS)
+		return
+	}
+	host := r.Host
+	if hh, _, err := net.SplitHostPort(host); err == nil {
+		host = hh
+	}
+	h.commonHeaders(w.Header(), x, true)
+	w.Header()["Location"] = []string{"https://" + host + r.RequestURI}
+	w.WriteHeader(code)
+}
+
+// requestID returns the request id: the client's when it sent a sane
+// one, a new random 128-bit hex id otherwise.
+func (h *Handler) requestID(r *http.Request, s *Snapshot, x *exchange) string {
+	if name := s.Options.RequestIDHeader; name != "" {
+		if v := r.Header[name]; len(v) == 1 && validRequestID(v[0]) {
+			return v[0]
+		}
+	}
+	var b [16]byte
+	u1, u2 := rand.Uint64(), rand.Uint64()
+	for i := 0; i < 8; i++ {
+		b[i] = byte(u1 >> (8 * i))
+		b[8+i] = byte(u2 >> (8 * i))
+	}
+	hex.Encode(x.idBuf[:], b[:])
+	return string(x.idBuf[:])
+}
+
+func validRequestID(v string) bool {
+	if len(v) == 0 || len(v) > 200 {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c <= ' ' || c >= 0x7f || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+// classify maps a transport error to a status, a Kong message and an outcome.
+func classify(err error) (int, string, outcome) {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) {
+		return http.StatusGatewayTimeout, MsgTimeout, outcomeTimeout
+	}
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		return http.StatusBadGateway, MsgBadGateway, outcomeConnectFailed
+	}
+	return http.StatusBadGateway, MsgBadGateway, outcomeIOFailed
+}
+
+func isIdempotent(m string) bool {
+	switch m {
+	case "GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE":
+		return true
+	}
+	return false
+}
+
+// splitURI returns the raw path and query of the request target.
+func splitURI(r *http.Request) (path, query string) {
+	u := r.RequestURI
+	if len(u) > 0 && u[0] == '/' {
+		if i := strings.IndexByte(u, '?'); i >= 0 {
+			return u[:i], u[i+1:]
+		}
+		return u, ""
+	}
+	// absolute-form, authority-form or "*": use the parsed URL
+	p := r.URL.EscapedPath()
+	if p == "" {
+		p = "/"
+	}
+	return p, r.URL.RawQuery
+}
+
+// clientIP is the peer address without its port.
+func clientIP(r *http.Request) string {
+	a := r.RemoteAddr
+	if i := strings.LastIndexByte(a, ':'); i >= 0 {
+		a = a[:i]
+	}
+	if len(a) > 1 && a[0] == '[' && a[len(a)-1] == ']' {
+		a = a[1 : len(a)-1]
+	}
+	return a
+}

@@ -1,0 +1,93 @@
+package proxy
+
+import (
+	"crypto/tls"
+	"net/http"
+	"net/netip"
+	"time"
+
+	"github.com/weirproxy/weir/host/internal/router"
+	"github.com/weirproxy/weir/host/internal/upstream"
+)
+
+// Snapshot is one immutable, fully built configuration: the route table
+// and everything a request needs after matching. A new snapshot is built
+// beside the running one and swapped in atomically; requests in flight
+// finish on the snapshot they started with.
+type Snapshot struct {
+	Table  *router.Table
+	Routes []*Route // parallel to the router's route slice
+
+	Services  []*Service
+	Balancers map[string]*upstream.Balancer // by upstream name (explicit upstreams)
+	Options   Options
+	// Hash identifies the config the snapshot was built from.
+	Hash [32]byte
+}
+
+// Options are the global, per-snapshot data-path settings.
+type Options struct {
+	// RequestIDHeader is sent upstream and to the client; "" disables it.
+	RequestIDHeader string
+	// ServerTokens adds Via and a Server header when missing.
+	ServerTokens bool
+	// TrustedIPs are the clients whose X-Forwarded-* headers are kept.
+	TrustedIPs []netip.Prefix
+	// Compress wraps responses when the client accepts an encoding; nil
+	// disables compression.
+	Compress Compressor
+}
+
+// Compressor is the seam to the compression package.
+type Compressor interface {
+	Wrap(w http.ResponseWriter, r *http.Request) (http.ResponseWriter, func())
+}
+
+// Route is the runtime form of a configured route.
+type Route struct {
+	Name         string
+	Service      *Service
+	StripPath    bool
+	PreserveHost bool
+	// Protocols accepted: bit set of protoHTTP, protoHTTPS, protoGRPC, protoGRPCS.
+	Protocols         uint8
+	HTTPSRedirectCode int
+	PathHandlingV1    bool
+}
+
+// Protocol bits for Route.Protocols.
+const (
+	ProtoHTTP uint8 = 1 << iota
+	ProtoHTTPS
+	ProtoGRPC
+	ProtoGRPCS
+)
+
+// Service kinds.
+const (
+	KindHTTP = iota // HTTP/1.1 to the upstream (TLS when TLS != nil)
+	KindH2          // HTTP/2 to the upstream: gRPC (h2c) and gRPCs
+	KindEcho        // built-in responder describing the request
+)
+
+// Service is the runtime form of a configured service.
+type Service struct {
+	Name string
+	Kind int
+	// HostHeader is the Host sent upstream when the route does not
+	// preserve the client's (service host, or the upstream's host_header).
+	HostHeader string
+	// Path is prepended to the forwarded path ("" or "/..." ).
+	Path     string
+	Balancer *upstream.Balancer
+	Retries  int
+
+	ConnectTimeout time.Duration
+	ReadTimeout    time.Duration
+	WriteTimeout   time.Duration
+
+	// TLS is set for https and grpcs services.
+	TLS *tls.Config
+	// h2 serves KindH2 services.
+	h2 http.RoundTripper
+}

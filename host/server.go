@@ -1,0 +1,442 @@
+// Package host is Weir's runtime: it turns a configuration into a running
+// proxy, and keeps it running across reloads.
+//
+// A Server owns three listeners (proxy, admin, status, with Kong's default
+// ports 8000, 8001 and 8100), the upstream connection pools, and the
+// current snapshot. Every configuration change, whatever its source (the
+// file, SIGHUP, the file watcher, POST /config, later the Kubernetes
+// controller), goes through [Server.Apply]: decode → normalize → validate →
+// build beside the running snapshot → start its health checks → swap
+// atomically → retire the old one. A config that fails any step changes
+// nothing.
+package host
+
+import (
+	"bytes"
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/weirproxy/weir/host/config"
+	"github.com/weirproxy/weir/host/internal/admin"
+	"github.com/weirproxy/weir/host/internal/proxy"
+)
+
+// DefaultConfig is the embedded configuration `weir run` serves when no
+// file is given: one route answering with a description of the request.
+//
+//go:embed default.yaml
+var DefaultConfig []byte
+
+// Default listen addresses (Kong's ports).
+const (
+	DefaultProxyListen  = "0.0.0.0:8000"
+	DefaultAdminListen  = "127.0.0.1:8001"
+	DefaultStatusListen = "0.0.0.0:8100"
+)
+
+// Options configure a Server. Listen addresses here override the config
+// file; empty ones fall back to the file, then to the defaults.
+type Options struct {
+	// ConfigPath is the declarative config file; "" serves DefaultConfig.
+	ConfigPath   string
+	ProxyListen  string
+	AdminListen  string
+	StatusListen string
+	Logger       *slog.Logger
+	// Version is reported by the admin API.
+	Version string
+}
+
+// Server is a running Weir.
+type Server struct {
+	opts Options
+	log  *slog.Logger
+	tr   *proxy.Transport
+	h    *proxy.Handler
+
+	mu      sync.Mutex // serializes Apply
+	cfg     atomic.Pointer[config.Config]
+	raw     []byte // bytes of the config in service (for file-change detection)
+	started time.Time
+
+	reloadsOK, reloadsFailed atomic.Uint64
+	lastReloadErr            atomic.Pointer[string]
+	ready                    atomic.Bool
+	connsAccepted            atomic.Uint64
+	connsActive              atomic.Int64
+
+	proxySrv, adminSrv, statusSrv *http.Server
+	proxyLn, adminLn, statusLn    net.Listener
+	watchStop                     chan struct{}
+	watchDone                     chan struct{}
+}
+
+// New loads and builds the initial configuration. It does not listen yet.
+func New(opts Options) (*Server, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	raw := DefaultConfig
+	if opts.ConfigPath != "" {
+		b, err := os.ReadFile(opts.ConfigPath)
+		if err != nil {
+			return nil, err
+		}
+		raw = b
+	}
+	cfg, err := Prepare(raw)
+	if err != nil {
+		if opts.ConfigPath != "" {
+			return nil, fmt.Errorf("%s: %w", opts.ConfigPath, err)
+		}
+		return nil, fmt.Errorf("embedded default config: %w", err)
+	}
+	s := &Server{opts: opts, log: opts.Logger, tr: proxy.NewTransport(), started: time.Now()}
+	snap, err := build(cfg, nil, s.log)
+	if err != nil {
+		s.tr.Close()
+		return nil, err
+	}
+	startBalancers(snap)
+	s.h = proxy.NewHandler(snap, s.tr, s.log)
+	s.cfg.Store(cfg)
+	s.raw = raw
+	return s, nil
+}
+
+// Prepare parses, normalizes and validates a declarative config.
+func Prepare(raw []byte) (*config.Config, error) {
+	cfg, err := config.Parse(raw)
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.Normalize(); err != nil {
+		return nil, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// Apply replaces the running configuration with raw, or returns why it
+// cannot; on error the running configuration keeps serving untouched.
+func (s *Server) Apply(raw []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	err := s.apply(raw)
+	if err != nil {
+		s.reloadsFailed.Add(1)
+		msg := err.Error()
+		s.lastReloadErr.Store(&msg)
+		s.log.Error("configuration rejected; the running one keeps serving", "err", err)
+		return err
+	}
+	s.reloadsOK.Add(1)
+	s.lastReloadErr.Store(nil)
+	return nil
+}
+
+func (s *Server) apply(raw []byte) error {
+	cfg, err := Prepare(raw)
+	if err != nil {
+		return err
+	}
+	old := s.h.Snapshot()
+	if cfg.Hash() == old.Hash {
+		s.raw = raw
+		s.log.Info("configuration unchanged; nothing to do")
+		return nil
+	}
+	warnListenChanges(s.log, s.cfg.Load(), cfg)
+	snap, err := build(cfg, old, s.log)
+	if err != nil {
+		return err
+	}
+	startBalancers(snap)
+	s.h.Swap(snap)
+	s.cfg.Store(cfg)
+	s.raw = raw
+	// The old snapshot serves the requests that loaded it until they end;
+	// only its background work (health checks) stops now, and its HTTP/2
+	// clients after a grace period.
+	stopBalancers(old, snap)
+	time.AfterFunc(2*time.Minute, func() { closeH2(old) })
+	s.log.Info("configuration applied", "routes", len(snap.Routes), "services", len(snap.Services), "upstreams", len(snap.Balancers))
+	return nil
+}
+
+func warnListenChanges(log *slog.Logger, old, nw *config.Config) {
+	if old == nil {
+		return
+	}
+	if old.Weir.ProxyListen != nw.Weir.ProxyListen || old.Weir.AdminListen != nw.Weir.AdminListen || old.Weir.StatusListen != nw.Weir.StatusListen {
+		log.Warn("listen addresses changed in the config; they take effect on restart")
+	}
+}
+
+func startBalancers(s *proxy.Snapshot) {
+	for _, b := range s.Balancers {
+		b.Start()
+	}
+}
+
+func stopBalancers(old, keep *proxy.Snapshot) {
+	for name, b := range old.Balancers {
+		if keep != nil && keep.Balancers[name] == b {
+			continue
+		}
+		b.Stop()
+	}
+}
+
+func closeH2(s *proxy.Snapshot) {
+	for _, svc := range s.Services {
+		svc.CloseIdle()
+	}
+}
+
+// Reload re-reads the config file (SIGHUP). Without a file it is a no-op.
+func (s *Server) Reload() error {
+	if s.opts.ConfigPath == "" {
+		s.log.Info("reload requested; serving the embedded default, nothing to reload")
+		return nil
+	}
+	b, err := os.ReadFile(s.opts.ConfigPath)
+	if err != nil {
+		s.reloadsFailed.Add(1)
+		s.log.Error("reload: cannot read config file; the running config keeps serving", "err", err)
+		return err
+	}
+	return s.Apply(b)
+}
+
+// listenAddr picks an address: option (flag/env) > config file > default.
+func pick(opt, file, def string) string {
+	if opt != "" {
+		return opt
+	}
+	if file != "" {
+		return file
+	}
+	return def
+}
+
+// Start opens the listeners and serves in the background.
+func (s *Server) Start() error {
+	cfg := s.cfg.Load()
+	proxyAddr := pick(s.opts.ProxyListen, cfg.Weir.ProxyListen, DefaultProxyListen)
+	adminAddr := pick(s.opts.AdminListen, cfg.Weir.AdminListen, DefaultAdminListen)
+	statusAddr := pick(s.opts.StatusListen, cfg.Weir.StatusListen, DefaultStatusListen)
+
+	var err error
+	if s.proxyLn, err = net.Listen("tcp", proxyAddr); err != nil {
+		return fmt.Errorf("proxy listener: %w", err)
+	}
+	if s.adminLn, err = listenOptional(adminAddr); err != nil {
+		s.proxyLn.Close()
+		return fmt.Errorf("admin listener: %w", err)
+	}
+	if s.statusLn, err = listenOptional(statusAddr); err != nil {
+		s.proxyLn.Close()
+		if s.adminLn != nil {
+			s.adminLn.Close()
+		}
+		return fmt.Errorf("status listener: %w", err)
+	}
+
+	protos := new(http.Protocols)
+	protos.SetHTTP1(true)
+	protos.SetUnencryptedHTTP2(true) // h2c with prior knowledge (gRPC without TLS)
+	s.proxySrv = &http.Server{
+		Handler:           s.h,
+		Protocols:         protos,
+		ReadHeaderTimeout: 60 * time.Second,
+		IdleTimeout:       75 * time.Second, // nginx's keepalive_timeout
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		ConnState:         s.connState,
+	}
+	go s.serve(s.proxySrv, s.proxyLn, "proxy")
+
+	a := admin.New(s, s.log)
+	if s.adminLn != nil {
+		s.adminSrv = &http.Server{Handler: a.AdminHandler(), ReadHeaderTimeout: 10 * time.Second}
+		go s.serve(s.adminSrv, s.adminLn, "admin")
+	}
+	if s.statusLn != nil {
+		s.statusSrv = &http.Server{Handler: a.StatusHandler(), ReadHeaderTimeout: 10 * time.Second}
+		go s.serve(s.statusSrv, s.statusLn, "status")
+	}
+	s.ready.Store(true)
+	s.log.Info("weir started", "proxy", s.proxyLn.Addr().String(), "admin", addrString(s.adminLn), "status", addrString(s.statusLn))
+	return nil
+}
+
+// listenOptional listens unless addr is "off" (Kong's way to disable a
+// listener).
+func listenOptional(addr string) (net.Listener, error) {
+	if addr == "off" {
+		return nil, nil
+	}
+	return net.Listen("tcp", addr)
+}
+
+func addrString(l net.Listener) string {
+	if l == nil {
+		return "off"
+	}
+	return l.Addr().String()
+}
+
+func (s *Server) serve(srv *http.Server, ln net.Listener, name string) {
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		s.log.Error("listener stopped", "listener", name, "err", err)
+	}
+}
+
+func (s *Server) connState(c net.Conn, st http.ConnState) {
+	switch st {
+	case http.StateNew:
+		s.connsAccepted.Add(1)
+		s.connsActive.Add(1)
+	case http.StateHijacked, http.StateClosed:
+		s.connsActive.Add(-1)
+	}
+}
+
+// ProxyAddr, AdminAddr and StatusAddr return the bound addresses (useful
+// with port 0). Admin and status are nil when turned off.
+func (s *Server) ProxyAddr() net.Addr { return s.proxyLn.Addr() }
+
+// AdminAddr returns the admin listener's address, or nil.
+func (s *Server) AdminAddr() net.Addr {
+	if s.adminLn == nil {
+		return nil
+	}
+	return s.adminLn.Addr()
+}
+
+// StatusAddr returns the status listener's address, or nil.
+func (s *Server) StatusAddr() net.Addr {
+	if s.statusLn == nil {
+		return nil
+	}
+	return s.statusLn.Addr()
+}
+
+// Shutdown stops accepting connections, marks the server not ready,
+// waits for in-flight requests to finish (bounded by ctx), then closes
+// upgraded connections, listeners and pools.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.ready.Store(false)
+	s.StopWatching()
+	var err error
+	if s.proxySrv != nil {
+		err = s.proxySrv.Shutdown(ctx)
+		if err != nil {
+			s.proxySrv.Close()
+		}
+	}
+	s.h.CloseHijacked()
+	for _, srv := range []*http.Server{s.adminSrv, s.statusSrv} {
+		if srv != nil {
+			srv.Close()
+		}
+	}
+	snap := s.h.Snapshot()
+	stopBalancers(snap, nil)
+	closeH2(snap)
+	s.tr.Close()
+	return err
+}
+
+// WatchFile polls the config file and applies it when its content
+// changes. Polling (not inotify) survives editors that replace the file
+// and Kubernetes ConfigMap symlink swaps. See docs/RATIONALE.md.
+func (s *Server) WatchFile(interval time.Duration) {
+	if s.opts.ConfigPath == "" || s.watchStop != nil {
+		return
+	}
+	s.watchStop = make(chan struct{})
+	s.watchDone = make(chan struct{})
+	go func() {
+		defer close(s.watchDone)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		var lastFailed []byte
+		for {
+			select {
+			case <-s.watchStop:
+				return
+			case <-t.C:
+			}
+			b, err := os.ReadFile(s.opts.ConfigPath)
+			if err != nil {
+				continue // being replaced; try again next tick
+			}
+			s.mu.Lock()
+			same := bytes.Equal(b, s.raw)
+			s.mu.Unlock()
+			if same || bytes.Equal(b, lastFailed) {
+				continue
+			}
+			s.log.Info("config file changed; reloading", "file", s.opts.ConfigPath)
+			if err := s.Apply(b); err != nil {
+				lastFailed = b
+			} else {
+				lastFailed = nil
+			}
+		}
+	}()
+}
+
+// StopWatching stops WatchFile's poller.
+func (s *Server) StopWatching() {
+	if s.watchStop == nil {
+		return
+	}
+	select {
+	case <-s.watchStop:
+	default:
+		close(s.watchStop)
+	}
+	<-s.watchDone
+}
+
+// --- admin.Backend ---
+
+// Config returns the configuration in service.
+func (s *Server) Config() *config.Config { return s.cfg.Load() }
+
+// Snapshot returns the snapshot in service.
+func (s *Server) Snapshot() *proxy.Snapshot { return s.h.Snapshot() }
+
+// Ready reports whether the proxy is serving a configuration.
+func (s *Server) Ready() bool { return s.ready.Load() }
+
+// Stats returns counters for the admin /status endpoint.
+func (s *Server) Stats() admin.Stats {
+	st := admin.Stats{
+		Version:             s.opts.Version,
+		Started:             s.started,
+		ConnectionsAccepted: s.connsAccepted.Load(),
+		ConnectionsActive:   s.connsActive.Load(),
+		ReloadsOK:           s.reloadsOK.Load(),
+		ReloadsFailed:       s.reloadsFailed.Load(),
+		TotalRequests:       s.h.Requests(),
+	}
+	if e := s.lastReloadErr.Load(); e != nil {
+		st.LastReloadError = *e
+	}
+	return st
+}
