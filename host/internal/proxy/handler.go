@@ -145,11 +145,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // forwarded carries what the upstream request is built from.
 type forwarded struct {
-	route  *Route
-	path   string // normalized request path
-	strip  int    // bytes of path consumed by the route (strip_path)
-	query  string // raw query, without '?'
-	client string // client IP
+	route   *Route
+	path    string // normalized request path
+	strip   int    // bytes of path consumed by the route (strip_path)
+	query   string // raw query, without '?'
+	client  string // client IP
 	trusted bool
 }
 

@@ -118,4 +118,3 @@ func (h *Handler) Hijacked() int {
 	defer h.hmu.Unlock()
 	return len(h.hijacked)
 }
-
