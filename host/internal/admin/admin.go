@@ -9,6 +9,7 @@
 //	GET  /config                      the declarative config in service
 //	POST /config                      replace it (Kong DB-less); 400 with every error
 //	GET  /status/ready (status port)  200 when serving a config, else 503
+//	GET  /debug/pprof/...             Go's profiler
 package admin
 
 import (
@@ -19,6 +20,7 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"time"
 
@@ -78,6 +80,13 @@ func (a *API) AdminHandler() http.Handler {
 	m.HandleFunc("GET /routes/{name}", a.getOne("route"))
 	m.HandleFunc("GET /upstreams/{name}", a.getOne("upstream"))
 	m.HandleFunc("GET /upstreams/{name}/health", a.health)
+	// Go's profiler, as Caddy exposes it on its admin endpoint: the admin
+	// listener is loopback-only by default.
+	m.HandleFunc("GET /debug/pprof/", pprof.Index)
+	m.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	m.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	m.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	m.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]any{"message": "Not found"})
 	})
