@@ -112,7 +112,10 @@ func (h *Handler) forwardH2(w http.ResponseWriter, r *http.Request, x *exchange,
 		}
 		w.WriteHeader(resp.StatusCode)
 		fl, _ := w.(http.Flusher)
-		if fl != nil {
+		// A gRPC status in the headers marks a Trailers-Only response
+		// (no messages): it must stay a single HEADERS frame with
+		// END_STREAM, which flushing the head early would split.
+		if fl != nil && resp.Header["Grpc-Status"] == nil {
 			fl.Flush()
 		}
 		buf := x.buf

@@ -242,7 +242,7 @@ func (h *Handler) exchangeH1(w http.ResponseWriter, r *http.Request, x *exchange
 	svc := fw.route.Service
 	ctx := r.Context()
 	for stale := 0; ; stale++ {
-		c, reused, err := h.tr.get(ctx, t.Addr, svc, hasBody)
+		c, reused, err := h.tr.get(ctx, t.Addr, svc, hasBody, stale > 0)
 		if err != nil {
 			if ctx.Err() != nil {
 				return result{outcome: outcomeDone} // client gone
@@ -253,7 +253,7 @@ func (h *Handler) exchangeH1(w http.ResponseWriter, r *http.Request, x *exchange
 			}
 			return result{outcome: oc, status: st, msg: msg, err: err, retryable: true}
 		}
-		stop := context.AfterFunc(ctx, c.abort)
+		stop := context.AfterFunc(ctx, c.abortFn)
 		res := h.roundTripH1(w, r, x, fw, c, reused, cookie, hasBody, upgrade)
 		if !stop() || c.aborted.Load() {
 			// the client went away: the connection state is unknown
@@ -263,8 +263,11 @@ func (h *Handler) exchangeH1(w http.ResponseWriter, r *http.Request, x *exchange
 			}
 			return res
 		}
-		if res.err == errStale && stale < 3 {
-			continue // the pooled connection was dead: try a fresh one, same target
+		if res.err == errStale {
+			if stale == 0 {
+				continue // the pooled connection was dead: dial a fresh one, same target
+			}
+			res.status, res.msg = http.StatusBadGateway, MsgBadGateway
 		}
 		if res.outcome == outcomeDone {
 			t.ReportStatus(res.status)

@@ -200,6 +200,12 @@ func writeJoinedPath(bw *bufio.Writer, svcPath, rest string) {
 	case svcPath[len(svcPath)-1] == '/' && rest[0] == '/':
 		bw.WriteString(svcPath)
 		bw.WriteString(rest[1:])
+	case svcPath[len(svcPath)-1] != '/' && rest[0] != '/':
+		// Kong's path_handling v0 (the only one Kong 3's router
+		// implements): service /s, route /tv0, request /tv0req -> /s/req.
+		bw.WriteString(svcPath)
+		bw.WriteByte('/')
+		bw.WriteString(rest)
 	default:
 		bw.WriteString(svcPath)
 		bw.WriteString(rest)

@@ -60,6 +60,7 @@ type upConn struct {
 	t       *Transport
 	aborted atomic.Bool
 	rd      deadlineReader
+	abortFn func() // c.abort, bound once so each exchange does not allocate it
 
 	// per-exchange scratch, reused across requests on this connection
 	head respHead
@@ -146,7 +147,10 @@ var errStale = errors.New("stale keep-alive connection")
 
 // get returns an idle connection for the service's target or dials one.
 // reused reports whether the connection came from the pool.
-func (t *Transport) get(ctx context.Context, addr string, svc *Service, probe bool) (c *upConn, reused bool, err error) {
+//
+// fresh skips the pool: after a stale connection, the others in the pool
+// are likely dead too (the upstream restarted), so the retry dials.
+func (t *Transport) get(ctx context.Context, addr string, svc *Service, probe, fresh bool) (c *upConn, reused bool, err error) {
 	k := poolKey{addr: addr, tls: svc.TLS != nil}
 	if svc.TLS != nil {
 		k.serverName = svc.TLS.ServerName
@@ -154,7 +158,7 @@ func (t *Transport) get(ctx context.Context, addr string, svc *Service, probe bo
 	}
 	p := t.pool(k)
 	now := time.Now()
-	for {
+	for !fresh {
 		p.mu.Lock()
 		n := len(p.idle)
 		if n == 0 {
@@ -201,6 +205,7 @@ func (t *Transport) get(ctx context.Context, addr string, svc *Service, probe bo
 		t:    t,
 	}
 	c.rd.c = c
+	c.abortFn = c.abort
 	c.br = bufio.NewReaderSize(&c.rd, 8<<10)
 	return c, false, nil
 }
