@@ -21,10 +21,10 @@ import (
 // be nil) lends its balancers so health state and in-flight counts carry
 // over for targets that did not change. Nothing is started here: the
 // caller starts the new balancers only once the whole build succeeded.
-func build(cfg *config.Config, prev *proxy.Snapshot, log *slog.Logger) (*proxy.Snapshot, error) {
+func build(cfg *config.Config, hash [32]byte, prev *proxy.Snapshot, log *slog.Logger) (*proxy.Snapshot, error) {
 	s := &proxy.Snapshot{
 		Balancers: map[string]*upstream.Balancer{},
-		Hash:      cfg.Hash(),
+		Hash:      hash,
 	}
 	opts, err := buildOptions(&cfg.Weir)
 	if err != nil {
@@ -74,8 +74,8 @@ func build(cfg *config.Config, prev *proxy.Snapshot, log *slog.Logger) (*proxy.S
 	rroutes := make([]router.Route, 0, len(cfg.Routes))
 	for i := range cfg.Routes {
 		cr := &cfg.Routes[i]
-		svc := services[cr.Service]
-		if svc == nil {
+		svc := services[cr.Service] // nil: a route without a service (Kong answers 503)
+		if svc == nil && cr.Service != "" {
 			return nil, fmt.Errorf("routes[%d] (route %q): service %q not found", i, cr.Name, cr.Service)
 		}
 		rt := &proxy.Route{

@@ -101,7 +101,7 @@ func New(opts Options) (*Server, error) {
 		return nil, fmt.Errorf("embedded default config: %w", err)
 	}
 	s := &Server{opts: opts, log: opts.Logger, tr: proxy.NewTransport(), started: time.Now()}
-	snap, err := build(cfg, nil, s.log)
+	snap, err := build(cfg, cfg.Hash(), nil, s.log)
 	if err != nil {
 		s.tr.Close()
 		return nil, err
@@ -152,13 +152,14 @@ func (s *Server) apply(raw []byte) error {
 		return err
 	}
 	old := s.h.Snapshot()
-	if cfg.Hash() == old.Hash {
+	hash := cfg.Hash()
+	if hash == old.Hash {
 		s.raw = raw
 		s.log.Info("configuration unchanged; nothing to do")
 		return nil
 	}
 	warnListenChanges(s.log, s.cfg.Load(), cfg)
-	snap, err := build(cfg, old, s.log)
+	snap, err := build(cfg, hash, old, s.log)
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 // dashboards that parse Kong's errors keep working.
 const (
 	MsgNoRoute      = "no Route matched with those values"
+	MsgNoService    = "no Service found with those values"
 	MsgBadGateway   = "An invalid response was received from the upstream server"
 	MsgNoPeer       = "failure to get a peer from the ring-balancer"
 	MsgTimeout      = "The upstream server is timing out"

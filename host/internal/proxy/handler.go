@@ -123,6 +123,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	svc := rt.Service
+	if svc == nil {
+		h.writeError(w, r, x, http.StatusServiceUnavailable, MsgNoService)
+		return
+	}
 	fw := forwarded{
 		route:  rt,
 		path:   npath,
