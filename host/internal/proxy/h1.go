@@ -137,8 +137,10 @@ func (h *respHead) read(br *bufio.Reader) (gotBytes bool, err error) {
 			h.upgrade = true
 			f.hop = true
 		case "Trailer":
+			// End-to-end (RFC 9110 §6.6.2), and the announcement is what
+			// makes net/http send the response chunked with the trailers
+			// rather than compute a Content-Length and drop them.
 			h.hasTrailer = true
-			f.hop = true
 		case "Server":
 			h.hasServer = true
 		}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"sync/atomic"
 	"time"
 )
 
@@ -65,6 +66,11 @@ func (h *Handler) forwardH2(w http.ResponseWriter, r *http.Request, x *exchange,
 			x.ureq.Tried = append(x.ureq.Tried, t)
 		}
 		out := h.outboundH2(r, x, fw, s, t.Addr)
+		var rb *retryableBody
+		if hasBody {
+			rb = &retryableBody{ReadCloser: r.Body}
+			out.Body = rb
+		}
 		ctx := out.Context()
 		var cancel context.CancelFunc
 		if svc.ReadTimeout > 0 && !isGRPC(r) {
@@ -90,8 +96,8 @@ func (h *Handler) forwardH2(w http.ResponseWriter, r *http.Request, x *exchange,
 			} else {
 				t.ReportTCPFailure()
 			}
-			if dialFailed && !hasBody {
-				continue
+			if dialFailed && (rb == nil || rb.untouched()) {
+				continue // nothing was sent: another target gets the same request
 			}
 			break
 		}
@@ -213,6 +219,43 @@ func (h *Handler) outboundH2(r *http.Request, x *exchange, fw *forwarded, s *Sna
 	}
 	return out
 }
+
+// retryableBody lets a request survive a failed dial. http.Transport
+// closes the request body on any error, which would end the client's
+// stream and rule out a retry; until the transport first reads the body,
+// its Close is withheld (the server closes the body when the handler
+// returns anyway). Once reading has started, Close goes through, so a
+// transport that stops sending early still unblocks its body writer.
+type retryableBody struct {
+	io.ReadCloser
+	state atomic.Int32 // bodyFresh, bodyStarted or bodyCloseWithheld
+}
+
+const (
+	bodyFresh int32 = iota
+	bodyStarted
+	bodyCloseWithheld
+)
+
+func (b *retryableBody) Read(p []byte) (int, error) {
+	if !b.state.CompareAndSwap(bodyFresh, bodyStarted) && b.state.Load() == bodyCloseWithheld {
+		return 0, http.ErrBodyReadAfterClose
+	}
+	return b.ReadCloser.Read(p)
+}
+
+func (b *retryableBody) Close() error {
+	if b.state.CompareAndSwap(bodyFresh, bodyCloseWithheld) {
+		return nil
+	}
+	if b.state.Load() == bodyCloseWithheld {
+		return nil
+	}
+	return b.ReadCloser.Close()
+}
+
+// untouched reports whether the transport never read the body.
+func (b *retryableBody) untouched() bool { return b.state.Load() != bodyStarted }
 
 func isHopByHop(k string) bool {
 	switch k {

@@ -257,15 +257,12 @@ func (h *Handler) exchangeH1(w http.ResponseWriter, r *http.Request, x *exchange
 			}
 			return result{outcome: oc, status: st, msg: msg, err: err, retryable: true}
 		}
-		stop := context.AfterFunc(ctx, c.abortFn)
+		c.stopAbort = context.AfterFunc(ctx, c.abortFn)
 		res := h.roundTripH1(w, r, x, fw, c, reused, cookie, hasBody, upgrade)
-		if !stop() || c.aborted.Load() {
-			// the client went away: the connection state is unknown
-			c.nc.Close()
-			if res.outcome != outcomeDone {
-				res = result{outcome: outcomeDone}
-			}
-			return res
+		// roundTripH1 released c (pooled or closed): it is not touched again.
+		if ctx.Err() != nil {
+			// The client went away: there is nobody to answer or retry for.
+			return result{outcome: outcomeDone, status: res.status}
 		}
 		if res.err == errStale {
 			if stale == 0 {
@@ -286,9 +283,7 @@ func (h *Handler) roundTripH1(w http.ResponseWriter, r *http.Request, x *exchang
 	s := h.snap.Load()
 	svc := fw.route.Service
 	c.rd.timeout = svc.ReadTimeout
-	if svc.WriteTimeout > 0 {
-		c.nc.SetWriteDeadline(now().Add(svc.WriteTimeout))
-	}
+	c.armWrite(svc.WriteTimeout)
 	h.writeRequestHead(c, r, x, fw, s, hasBody, upgrade)
 	var err error
 	if hasBody {
@@ -299,13 +294,13 @@ func (h *Handler) roundTripH1(w http.ResponseWriter, r *http.Request, x *exchang
 	}
 	if err != nil {
 		if errors.Is(err, errClientBody) {
-			c.nc.Close()
+			c.release(false)
 			return result{outcome: outcomeDone} // client aborted its upload
 		}
 		// The upstream may have answered early (e.g. 413) and closed;
 		// fall through and try to read that answer.
 		if !hasBody {
-			c.nc.Close()
+			c.release(false)
 			if reused {
 				return result{err: errStale, outcome: outcomeIOFailed}
 			}
@@ -317,7 +312,7 @@ func (h *Handler) roundTripH1(w http.ResponseWriter, r *http.Request, x *exchang
 	for {
 		got, rerr := head.read(c.br)
 		if rerr != nil {
-			c.nc.Close()
+			c.release(false)
 			if !got && reused && err == nil && !hasBody {
 				return result{err: errStale, outcome: outcomeIOFailed}
 			}
@@ -337,7 +332,7 @@ func (h *Handler) roundTripH1(w http.ResponseWriter, r *http.Request, x *exchang
 		return result{outcome: outcomeDone, status: head.status}
 	}
 	if head.status == http.StatusSwitchingProtocols {
-		c.nc.Close()
+		c.release(false)
 		return result{outcome: outcomeIOFailed, status: http.StatusBadGateway, msg: MsgBadGateway, err: errMalformed, sent: true}
 	}
 
@@ -352,10 +347,13 @@ func (h *Handler) roundTripH1(w http.ResponseWriter, r *http.Request, x *exchang
 	if bodyless {
 		c.body.done = true
 	}
-	w.WriteHeader(head.status)
+	// c.head belongs to the connection: once finishConn pools it, another
+	// request may reuse it, so nothing of it is read after that.
+	status := head.status
+	w.WriteHeader(status)
 	if bodyless {
 		h.finishConn(c, head, true)
-		return result{outcome: outcomeDone, status: head.status}
+		return result{outcome: outcomeDone, status: status}
 	}
 	clean := h.copyBody(w, &c.body, x.buf, head.contentLen < 0)
 	h.finishConn(c, head, clean)
@@ -365,19 +363,14 @@ func (h *Handler) roundTripH1(w http.ResponseWriter, r *http.Request, x *exchang
 		h.log.Warn("upstream response body failed", "route", fw.route.Name, "err", c.body.err)
 		panic(http.ErrAbortHandler)
 	}
-	return result{outcome: outcomeDone, status: head.status}
+	return result{outcome: outcomeDone, status: status}
 }
 
 var errClientGone = errors.New("client went away")
 var errClientBody = errors.New("reading client request body failed")
 
 func (h *Handler) finishConn(c *upConn, head *respHead, clean bool) {
-	if clean && !head.close && c.body.done && !c.aborted.Load() {
-		c.rd.timeout = 0
-		c.put()
-		return
-	}
-	c.nc.Close()
+	c.release(clean && !head.close && c.body.done)
 }
 
 // copyBody streams body to w. With flush set (unknown length: chunked,

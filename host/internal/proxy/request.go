@@ -118,9 +118,7 @@ func (h *Handler) writeBody(c *upConn, r *http.Request, x *exchange, svc *Servic
 	for {
 		n, rerr := r.Body.Read(buf)
 		if n > 0 {
-			if svc.WriteTimeout > 0 {
-				c.nc.SetWriteDeadline(now().Add(svc.WriteTimeout))
-			}
+			c.armWrite(svc.WriteTimeout)
 			if chunked {
 				bw.Write(strconv.AppendInt(bw.AvailableBuffer(), int64(n), 16))
 				bw.WriteString("\r\n")

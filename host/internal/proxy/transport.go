@@ -61,6 +61,10 @@ type upConn struct {
 	aborted atomic.Bool
 	rd      deadlineReader
 	abortFn func() // c.abort, bound once so each exchange does not allocate it
+	// stopAbort unregisters this exchange's client-abort hook.
+	stopAbort func() bool
+	wArmed    bool // a write deadline is set
+	wAt       time.Time
 
 	// per-exchange scratch, reused across requests on this connection
 	head respHead
@@ -210,17 +214,36 @@ func (t *Transport) get(ctx context.Context, addr string, svc *Service, probe, f
 	return c, false, nil
 }
 
-// alive reports whether an idle connection is still open: a read with an
-// immediate deadline must time out (no data, no EOF).
+// alive reports whether an idle connection is still open: no unread
+// data, no EOF, no reset.
+//
+// It must not read through a deadline that has already passed: net.Conn
+// then fails with a timeout before looking at the socket, so a closed
+// connection would look alive. connAlive peeks at the socket without
+// blocking instead (peek_*.go).
 func (c *upConn) alive() bool {
 	if c.br.Buffered() > 0 {
 		return false // unsolicited bytes: protocol error, don't reuse
 	}
-	c.nc.SetReadDeadline(time.Now())
-	_, err := c.br.Peek(1)
-	c.nc.SetReadDeadline(time.Time{})
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
+	return connAlive(c.nc)
+}
+
+// release ends an exchange on c. It unregisters the client-abort hook
+// first, so that nothing touches a connection once another request may
+// own it; then it pools the connection when reuse is true and the hook
+// never fired, and closes it otherwise.
+func (c *upConn) release(reuse bool) {
+	if c.stopAbort != nil {
+		if !c.stopAbort() {
+			reuse = false // the hook ran (or is running): the client left
+		}
+		c.stopAbort = nil
+	}
+	if reuse && !c.aborted.Load() {
+		c.put()
+		return
+	}
+	c.nc.Close()
 }
 
 // put returns a connection to its pool after a clean exchange.
@@ -231,7 +254,11 @@ func (c *upConn) put() {
 		c.nc.Close()
 		return
 	}
-	c.nc.SetDeadline(time.Time{})
+	c.rd.disarm()
+	if c.wArmed {
+		c.nc.SetWriteDeadline(time.Time{})
+		c.wArmed = false
+	}
 	c.idleAt = time.Now()
 	p := c.pool
 	p.mu.Lock()
@@ -244,6 +271,19 @@ func (c *upConn) put() {
 	p.mu.Unlock()
 }
 
+// armWrite sets the write deadline for the next writes, coarsely like
+// deadlineReader does for reads.
+func (c *upConn) armWrite(timeout time.Duration) {
+	if timeout <= 0 {
+		return
+	}
+	t := now()
+	if !c.wArmed || t.Sub(c.wAt) > timeout/16 {
+		c.nc.SetWriteDeadline(t.Add(timeout))
+		c.wArmed, c.wAt = true, t
+	}
+}
+
 // abort makes any blocked read or write on the connection fail now; used
 // when the client goes away.
 func (c *upConn) abort() {
@@ -251,18 +291,26 @@ func (c *upConn) abort() {
 	c.nc.SetDeadline(aLongTimeAgo)
 }
 
-// deadlineReader applies the service's read timeout to every read from
-// the upstream (Kong's read_timeout: the time between two reads).
+// deadlineReader applies the service's read timeout to reads from the
+// upstream (Kong's read_timeout: the longest wait between two reads).
+// Re-arming a deadline costs a runtime timer update, so it is moved only
+// when a sixteenth of the timeout has passed since it was last set: the
+// effective timeout stays within 6% of the configured one.
 type deadlineReader struct {
 	c       *upConn
 	timeout time.Duration
+	armedAt time.Time // when the current deadline was set; zero: none
 }
 
 var errAborted = errors.New("upstream exchange aborted")
 
 func (d *deadlineReader) Read(p []byte) (int, error) {
 	if d.timeout > 0 {
-		d.c.nc.SetReadDeadline(now().Add(d.timeout))
+		t := now()
+		if d.armedAt.IsZero() || t.Sub(d.armedAt) > d.timeout/16 {
+			d.c.nc.SetReadDeadline(t.Add(d.timeout))
+			d.armedAt = t
+		}
 		// abort() stores the flag before moving the deadline, so either
 		// its deadline wins or this check sees the flag.
 		if d.c.aborted.Load() {
@@ -270,6 +318,16 @@ func (d *deadlineReader) Read(p []byte) (int, error) {
 		}
 	}
 	return d.c.nc.Read(p)
+}
+
+// disarm forgets the read deadline (the connection goes idle or is
+// tunnelled).
+func (d *deadlineReader) disarm() {
+	d.timeout = 0
+	if !d.armedAt.IsZero() {
+		d.armedAt = time.Time{}
+		d.c.nc.SetReadDeadline(time.Time{})
+	}
 }
 
 func now() time.Time { return time.Now() }

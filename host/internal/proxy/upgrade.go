@@ -16,7 +16,7 @@ func (h *Handler) serveUpgrade(w http.ResponseWriter, r *http.Request, x *exchan
 	rc := http.NewResponseController(w)
 	cc, brw, err := rc.Hijack()
 	if err != nil {
-		c.nc.Close()
+		c.release(false)
 		h.log.Warn("upgrade: cannot hijack client connection", "err", err)
 		return
 	}
@@ -31,7 +31,7 @@ func (h *Handler) serveUpgrade(w http.ResponseWriter, r *http.Request, x *exchan
 		h.hwg.Done()
 	}()
 	defer cc.Close()
-	defer c.nc.Close()
+	defer c.release(false)
 
 	// Relay the 101 head, including Upgrade and Connection.
 	head := &c.head
@@ -59,8 +59,8 @@ func (h *Handler) serveUpgrade(w http.ResponseWriter, r *http.Request, x *exchan
 		return
 	}
 	cc.SetDeadline(time.Time{})
+	c.rd.disarm()
 	c.nc.SetDeadline(time.Time{})
-	c.rd.timeout = 0
 
 	idle := svc.ReadTimeout
 	done := make(chan struct{}, 2)
