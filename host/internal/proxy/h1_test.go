@@ -251,22 +251,36 @@ func FuzzNormalizePath(f *testing.F) {
 	})
 }
 
-func TestJoinPath(t *testing.T) {
-	tests := []struct{ svc, rest, want string }{
-		{"", "", "/"},
-		{"", "/a", "/a"},
-		{"", "a", "/a"},
-		{"/s", "", "/s"},
-		{"/s", "/a", "/s/a"},
-		{"/s/", "/a", "/s/a"},
-		{"/s", "a", "/s/a"}, // Kong path_handling v0
-		{"/s/", "a", "/s/a"},
-		{"/s/", "", "/s/"},
-		{"/", "/a", "/a"},
+// TestUpstreamPath checks Kong's path_handling v0 table (Kong's own
+// router tests use these service/route/request triples).
+func TestUpstreamPath(t *testing.T) {
+	tests := []struct {
+		name               string
+		base, req, postfix string
+		strip              bool
+		want               string
+	}{
+		{name: "root service, strip, rest", base: "/", req: "/r/a", postfix: "/a", strip: true, want: "/a"},
+		{name: "root service, strip, nothing left", base: "/", req: "/r", postfix: "", strip: true, want: "/"},
+		{name: "empty service path is root", base: "", req: "/r/a", postfix: "/a", strip: true, want: "/a"},
+		{name: "root service, no strip", base: "/", req: "/r/a", postfix: "/r/a", strip: false, want: "/r/a"},
+		{name: "slash base, strip, nothing left, request ends in /", base: "/s/", req: "/r/", postfix: "", strip: true, want: "/s/"},
+		{name: "slash base, strip, nothing left", base: "/s2/", req: "/ss", postfix: "", strip: true, want: "/s2"},
+		{name: "slash base, strip, /rest", base: "/s/", req: "/r/a", postfix: "/a", strip: true, want: "/s/a"},
+		{name: "slash base, strip, bare rest", base: "/s/", req: "/ra", postfix: "a", strip: true, want: "/s/a"},
+		{name: "slash base, no strip", base: "/s/", req: "/r/a", postfix: "/r/a", strip: false, want: "/s/r/a"},
+		{name: "plain base, strip, nothing left", base: "/s", req: "/r", postfix: "", strip: true, want: "/s"},
+		{name: "plain base, strip, nothing left, request ends in /", base: "/s", req: "/r/", postfix: "", strip: true, want: "/s/"},
+		{name: "plain base, strip, /rest", base: "/s", req: "/r/a", postfix: "/a", strip: true, want: "/s/a"},
+		{name: "plain base, strip, bare rest (Kong: /tv0req -> /s/req)", base: "/s", req: "/tv0req", postfix: "req", strip: true, want: "/s/req"},
+		{name: "plain base, no strip, root request", base: "/s", req: "/", postfix: "/", strip: false, want: "/s"},
+		{name: "plain base, no strip", base: "/s", req: "/r/a", postfix: "/r/a", strip: false, want: "/s/r/a"},
 	}
 	for _, tc := range tests {
-		if got := joinPath(tc.svc, tc.rest); got != tc.want {
-			t.Errorf("joinPath(%q, %q) = %q, want %q", tc.svc, tc.rest, got, tc.want)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			if got := upstreamPath(tc.base, tc.req, tc.postfix, tc.strip); got != tc.want {
+				t.Fatalf("upstreamPath(%q, %q, %q, %v) = %q, want %q", tc.base, tc.req, tc.postfix, tc.strip, got, tc.want)
+			}
+		})
 	}
 }

@@ -171,7 +171,7 @@ func (h *Handler) outboundH2(r *http.Request, x *exchange, fw *forwarded, s *Sna
 	if svc.TLS != nil {
 		sch = "https"
 	}
-	out.URL = &url.URL{Scheme: sch, Host: addr, Opaque: joinPath(svc.Path, fw.path[fw.strip:]), RawQuery: fw.query}
+	out.URL = &url.URL{Scheme: sch, Host: addr, Opaque: upstreamPath(svc.Path, fw.path, fw.path[fw.strip:], fw.route.StripPath), RawQuery: fw.query}
 	if !fw.route.PreserveHost {
 		out.Host = svc.HostHeader
 	}

@@ -20,7 +20,7 @@ func (h *Handler) writeRequestHead(c *upConn, r *http.Request, x *exchange, fw *
 	svc := rt.Service
 	bw.WriteString(r.Method)
 	bw.WriteByte(' ')
-	writeJoinedPath(bw, svc.Path, fw.path[fw.strip:])
+	writeUpstreamPath(bw, svc.Path, fw.path, fw.path[fw.strip:], rt.StripPath)
 	if fw.query != "" {
 		bw.WriteByte('?')
 		bw.WriteString(fw.query)
@@ -184,38 +184,77 @@ func isUpgrade(r *http.Request) bool {
 	return len(up) > 0 && up[0] != "" && tokenListed(r.Header["Connection"], "upgrade")
 }
 
-// writeJoinedPath writes the upstream path: the service path joined with
-// what remains of the request path, with exactly one slash between them.
-func writeJoinedPath(bw *bufio.Writer, svcPath, rest string) {
-	switch {
-	case svcPath == "" || svcPath == "/":
-		if rest == "" || rest[0] != '/' {
-			bw.WriteByte('/')
+// pathWriter is what the upstream path is written to: a *bufio.Writer
+// on the HTTP/1.1 path, a *strings.Builder for HTTP/2.
+type pathWriter interface {
+	WriteString(string) (int, error)
+	WriteByte(byte) error
+}
+
+// writeUpstreamPath writes the path sent upstream, exactly as Kong's
+// path_handling v0 (the default) builds it from the service path (base),
+// the request path, and what is left of it after strip_path (postfix):
+//
+//	base ends in "/", strip:    postfix "" -> "/" if base is "/", base if the
+//	                            request ends in "/", else base without its
+//	                            slash; postfix "/x" -> base[:-1]+"/x";
+//	                            postfix "x" -> base+"x"
+//	base ends in "/", no strip: base + request path without its first "/"
+//	other base, strip:          postfix "" -> base (+"/" if the request ends
+//	                            in "/"); "/x" -> base+"/x"; "x" -> base+"/x"
+//	other base, no strip:       base if the request is "/", else base+request
+func writeUpstreamPath(w pathWriter, base, reqPath, postfix string, strip bool) {
+	if base == "" {
+		base = "/"
+	}
+	if base[len(base)-1] == '/' {
+		switch {
+		case !strip:
+			w.WriteString(base)
+			if len(reqPath) > 0 {
+				w.WriteString(reqPath[1:])
+			}
+		case postfix == "":
+			switch {
+			case base == "/":
+				w.WriteByte('/')
+			case reqPath != "" && reqPath[len(reqPath)-1] == '/':
+				w.WriteString(base)
+			default:
+				w.WriteString(base[:len(base)-1])
+			}
+		case postfix[0] == '/':
+			w.WriteString(base[:len(base)-1])
+			w.WriteString(postfix)
+		default:
+			w.WriteString(base)
+			w.WriteString(postfix)
 		}
-		bw.WriteString(rest)
-	case rest == "":
-		bw.WriteString(svcPath)
-	case svcPath[len(svcPath)-1] == '/' && rest[0] == '/':
-		bw.WriteString(svcPath)
-		bw.WriteString(rest[1:])
-	case svcPath[len(svcPath)-1] != '/' && rest[0] != '/':
-		// Kong's path_handling v0 (the only one Kong 3's router
-		// implements): service /s, route /tv0, request /tv0req -> /s/req.
-		bw.WriteString(svcPath)
-		bw.WriteByte('/')
-		bw.WriteString(rest)
+		return
+	}
+	w.WriteString(base)
+	switch {
+	case !strip:
+		if reqPath != "/" {
+			w.WriteString(reqPath)
+		}
+	case postfix == "":
+		if len(reqPath) > 1 && reqPath[len(reqPath)-1] == '/' {
+			w.WriteByte('/')
+		}
+	case postfix[0] == '/':
+		w.WriteString(postfix)
 	default:
-		bw.WriteString(svcPath)
-		bw.WriteString(rest)
+		w.WriteByte('/')
+		w.WriteString(postfix)
 	}
 }
 
-// joinPath is writeJoinedPath for callers that need a string.
-func joinPath(svcPath, rest string) string {
+// upstreamPath is writeUpstreamPath for callers that need a string.
+func upstreamPath(base, reqPath, postfix string, strip bool) string {
 	var b strings.Builder
-	bw := bufio.NewWriterSize(&b, 64)
-	writeJoinedPath(bw, svcPath, rest)
-	bw.Flush()
+	b.Grow(len(base) + len(reqPath) + 1)
+	writeUpstreamPath(&b, base, reqPath, postfix, strip)
 	return b.String()
 }
 
