@@ -2,11 +2,11 @@ package proxy
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
+
+	"github.com/weirproxy/weir/host/internal/httpwire"
 )
 
 // respHead is a parsed HTTP/1.x response head. Header names and values
@@ -33,11 +33,11 @@ type field struct {
 }
 
 var (
-	errMalformed = errors.New("malformed HTTP response from upstream")
-	errTooLarge  = errors.New("upstream response head too large")
+	errMalformed = httpwire.ErrMalformed
+	errTooLarge  = httpwire.ErrTooLarge
 )
 
-const maxHeadBytes = 64 << 10
+const maxHeadBytes = httpwire.MaxHeadBytes
 const maxFields = 256
 
 // readHead parses a response head from br into h. It reports
@@ -57,14 +57,14 @@ func (h *respHead) read(br *bufio.Reader) (gotBytes bool, err error) {
 	if err != nil {
 		return true, errMalformed
 	}
-	line = trimEOL(line)
+	line = httpwire.TrimEOL(line)
 	// HTTP/1.1 200 OK
 	if len(line) < 12 || string(line[:5]) != "HTTP/" || line[6] != '.' || line[8] != ' ' ||
-		!isDigit(line[5]) || !isDigit(line[7]) {
+		!httpwire.IsDigit(line[5]) || !httpwire.IsDigit(line[7]) {
 		return true, errMalformed
 	}
 	h.major, h.minor = int(line[5]-'0'), int(line[7]-'0')
-	if !isDigit(line[9]) || !isDigit(line[10]) || !isDigit(line[11]) || (len(line) > 12 && line[12] != ' ') {
+	if !httpwire.IsDigit(line[9]) || !httpwire.IsDigit(line[10]) || !httpwire.IsDigit(line[11]) || (len(line) > 12 && line[12] != ' ') {
 		return true, errMalformed
 	}
 	h.status = int(line[9]-'0')*100 + int(line[10]-'0')*10 + int(line[11]-'0')
@@ -85,7 +85,7 @@ func (h *respHead) read(br *bufio.Reader) (gotBytes bool, err error) {
 		if total > maxHeadBytes || len(h.fields) >= maxFields {
 			return true, errTooLarge
 		}
-		line = trimEOL(line)
+		line = httpwire.TrimEOL(line)
 		if len(line) == 0 {
 			break
 		}
@@ -98,15 +98,15 @@ func (h *respHead) read(br *bufio.Reader) (gotBytes bool, err error) {
 				colon = i
 				break
 			}
-			if !isTokenByte(b) {
+			if !httpwire.IsTokenByte(b) {
 				return true, errMalformed
 			}
 		}
 		if colon <= 0 {
 			return true, errMalformed
 		}
-		name := canonicalName(line[:colon])
-		v := trimSpace(line[colon+1:])
+		name := httpwire.CanonicalName(line[:colon])
+		v := httpwire.TrimSpace(line[colon+1:])
 		for _, b := range v {
 			if b == 0 || b == '\r' || b == '\n' {
 				return true, errMalformed
@@ -117,14 +117,14 @@ func (h *respHead) read(br *bufio.Reader) (gotBytes bool, err error) {
 		f.end = len(h.raw)
 		switch name {
 		case "Content-Length":
-			n, ok := parseContentLength(v)
+			n, ok := httpwire.ParseContentLength(v)
 			if !ok || (h.contentLen >= 0 && h.contentLen != n) {
 				return true, errMalformed
 			}
 			h.contentLen = n
 		case "Transfer-Encoding":
 			f.hop = true
-			if !asciiEqualFold(lastToken(v), "chunked") {
+			if !httpwire.EqualFold(httpwire.LastToken(v), "chunked") {
 				return true, errMalformed // only chunked is understood on the wire
 			}
 			h.chunked = true
@@ -156,7 +156,7 @@ func (h *respHead) read(br *bufio.Reader) (gotBytes bool, err error) {
 	for _, tok := range h.connTokens {
 		tname := h.raw[tok.start:tok.end]
 		for i := range h.fields {
-			if asciiEqualFold(tname, h.fields[i].name) {
+			if httpwire.EqualFold(tname, h.fields[i].name) {
 				h.fields[i].hop = true
 			}
 		}
@@ -167,18 +167,18 @@ func (h *respHead) read(br *bufio.Reader) (gotBytes bool, err error) {
 func (h *respHead) parseConnection(v []byte, keepAlive *bool) {
 	for len(v) > 0 {
 		var tok []byte
-		if i := indexByte(v, ','); i >= 0 {
-			tok, v = trimSpace(v[:i]), v[i+1:]
+		if i := httpwire.IndexByte(v, ','); i >= 0 {
+			tok, v = httpwire.TrimSpace(v[:i]), v[i+1:]
 		} else {
-			tok, v = trimSpace(v), nil
+			tok, v = httpwire.TrimSpace(v), nil
 		}
 		switch {
 		case len(tok) == 0:
-		case asciiEqualFold(tok, "close"):
+		case httpwire.EqualFold(tok, "close"):
 			h.close = true
-		case asciiEqualFold(tok, "keep-alive"):
+		case httpwire.EqualFold(tok, "keep-alive"):
 			*keepAlive = true
-		case asciiEqualFold(tok, "upgrade"):
+		case httpwire.EqualFold(tok, "upgrade"):
 		default:
 			// remember the token position: it is inside raw already
 			// because v is a sub-slice of the line, so copy it.
@@ -223,327 +223,6 @@ func (h *respHead) copyTo(dst http.Header) {
 		}
 		j++
 	}
-}
-
-// bodyReader reads a response body framed by Content-Length, chunked
-// encoding, or connection close. It is embedded in upConn and reused.
-type bodyReader struct {
-	br        *bufio.Reader
-	remaining int64 // for length-framed bodies, and the current chunk
-	mode      int
-	done      bool
-	trailer   http.Header // destination for chunked trailers (may be nil)
-	err       error
-}
-
-const (
-	modeLength = iota
-	modeChunked
-	modeEOF
-)
-
-func (b *bodyReader) reset(br *bufio.Reader, h *respHead, trailer http.Header) {
-	b.br = br
-	b.done = false
-	b.err = nil
-	b.trailer = trailer
-	switch {
-	case h.chunked:
-		b.mode = modeChunked
-		b.remaining = 0
-	case h.contentLen >= 0:
-		b.mode = modeLength
-		b.remaining = h.contentLen
-		b.done = h.contentLen == 0
-	default:
-		b.mode = modeEOF
-	}
-}
-
-func (b *bodyReader) Read(p []byte) (int, error) {
-	if b.done {
-		return 0, io.EOF
-	}
-	if b.err != nil {
-		return 0, b.err
-	}
-	switch b.mode {
-	case modeLength:
-		if int64(len(p)) > b.remaining {
-			p = p[:b.remaining]
-		}
-		n, err := b.br.Read(p)
-		b.remaining -= int64(n)
-		if b.remaining == 0 {
-			b.done = true
-			return n, nil
-		}
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
-		}
-		b.err = err
-		return n, err
-	case modeEOF:
-		n, err := b.br.Read(p)
-		if err == io.EOF {
-			b.done = true
-		}
-		return n, err
-	}
-	// chunked
-	if b.remaining == 0 {
-		size, err := b.readChunkSize()
-		if err != nil {
-			b.err = err
-			return 0, err
-		}
-		if size == 0 {
-			if err := b.readTrailer(); err != nil {
-				b.err = err
-				return 0, err
-			}
-			b.done = true
-			return 0, io.EOF
-		}
-		b.remaining = size
-	}
-	if int64(len(p)) > b.remaining {
-		p = p[:b.remaining]
-	}
-	n, err := b.br.Read(p)
-	b.remaining -= int64(n)
-	if b.remaining == 0 && err == nil {
-		// consume the CRLF after the chunk data
-		if err = b.expectCRLF(); err != nil {
-			b.err = err
-			return n, err
-		}
-	}
-	if err == io.EOF {
-		err = io.ErrUnexpectedEOF
-	}
-	if err != nil {
-		b.err = err
-	}
-	return n, err
-}
-
-// Buffered reports bytes readable without blocking.
-func (b *bodyReader) Buffered() int { return b.br.Buffered() }
-
-func (b *bodyReader) expectCRLF() error {
-	line, err := b.br.ReadSlice('\n')
-	if err != nil {
-		return unexpected(err)
-	}
-	if len(trimEOL(line)) != 0 {
-		return errMalformed
-	}
-	return nil
-}
-
-func (b *bodyReader) readChunkSize() (int64, error) {
-	line, err := b.br.ReadSlice('\n')
-	if err != nil {
-		return 0, unexpected(err)
-	}
-	line = trimEOL(line)
-	if i := indexByte(line, ';'); i >= 0 {
-		line = line[:i] // chunk extensions are ignored
-	}
-	line = trimSpace(line)
-	if len(line) == 0 || len(line) > 16 {
-		return 0, errMalformed
-	}
-	var n int64
-	for _, c := range line {
-		var d byte
-		switch {
-		case '0' <= c && c <= '9':
-			d = c - '0'
-		case 'a' <= c && c <= 'f':
-			d = c - 'a' + 10
-		case 'A' <= c && c <= 'F':
-			d = c - 'A' + 10
-		default:
-			return 0, errMalformed
-		}
-		n = n<<4 | int64(d)
-	}
-	if n < 0 {
-		return 0, errMalformed
-	}
-	return n, nil
-}
-
-func (b *bodyReader) readTrailer() error {
-	total := 0
-	for {
-		line, err := b.br.ReadSlice('\n')
-		if err != nil {
-			return unexpected(err)
-		}
-		total += len(line)
-		if total > maxHeadBytes {
-			return errTooLarge
-		}
-		line = trimEOL(line)
-		if len(line) == 0 {
-			return nil
-		}
-		i := indexByte(line, ':')
-		if i <= 0 || b.trailer == nil {
-			continue
-		}
-		name := canonicalName(line[:i])
-		switch name {
-		case "Content-Length", "Transfer-Encoding", "Host", "Trailer", "Connection":
-			continue // never allowed in trailers
-		}
-		b.trailer[http.TrailerPrefix+name] = append(b.trailer[http.TrailerPrefix+name], string(trimSpace(line[i+1:])))
-	}
-}
-
-func unexpected(err error) error {
-	if err == io.EOF {
-		return io.ErrUnexpectedEOF
-	}
-	return err
-}
-
-func trimEOL(b []byte) []byte {
-	if n := len(b); n > 0 && b[n-1] == '\n' {
-		b = b[:n-1]
-		if n := len(b); n > 0 && b[n-1] == '\r' {
-			b = b[:n-1]
-		}
-	}
-	return b
-}
-
-func trimSpace(b []byte) []byte {
-	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
-		b = b[1:]
-	}
-	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
-		b = b[:len(b)-1]
-	}
-	return b
-}
-
-func lastToken(b []byte) []byte {
-	for i := len(b) - 1; i >= 0; i-- {
-		if b[i] == ',' {
-			return trimSpace(b[i+1:])
-		}
-	}
-	return trimSpace(b)
-}
-
-func indexByte(b []byte, c byte) int {
-	for i, x := range b {
-		if x == c {
-			return i
-		}
-	}
-	return -1
-}
-
-func isDigit(b byte) bool { return '0' <= b && b <= '9' }
-
-func parseContentLength(v []byte) (int64, bool) {
-	if len(v) == 0 || len(v) > 18 {
-		return 0, false
-	}
-	var n int64
-	for _, c := range v {
-		if !isDigit(c) {
-			return 0, false
-		}
-		n = n*10 + int64(c-'0')
-	}
-	return n, true
-}
-
-func asciiEqualFold[T string | []byte](a T, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(b); i++ {
-		x, y := a[i], b[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
-}
-
-// tokenTable marks the bytes allowed in an HTTP token (RFC 9110 §5.6.2).
-var tokenTable = func() (t [256]bool) {
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for c := 'a'; c <= 'z'; c++ {
-		t[c] = true
-		t[c-'a'+'A'] = true
-	}
-	for _, c := range "!#$%&'*+-.^_`|~" {
-		t[c] = true
-	}
-	return
-}()
-
-func isTokenByte(b byte) bool { return tokenTable[b] }
-
-// commonNames interns the canonical form of frequent header names, so
-// parsing them does not allocate.
-var commonNames = func() map[string]string {
-	m := map[string]string{}
-	for _, n := range []string{
-		"Accept", "Accept-Ranges", "Access-Control-Allow-Credentials", "Access-Control-Allow-Headers",
-		"Access-Control-Allow-Methods", "Access-Control-Allow-Origin", "Access-Control-Expose-Headers",
-		"Access-Control-Max-Age", "Age", "Allow", "Alt-Svc", "Cache-Control", "Connection",
-		"Content-Disposition", "Content-Encoding", "Content-Language", "Content-Length", "Content-Location",
-		"Content-Range", "Content-Security-Policy", "Content-Type", "Date", "Etag", "Expires", "Keep-Alive",
-		"Last-Modified", "Link", "Location", "Pragma", "Proxy-Authenticate", "Proxy-Connection",
-		"Referrer-Policy", "Retry-After", "Server", "Set-Cookie", "Strict-Transport-Security", "Te",
-		"Trailer", "Transfer-Encoding", "Upgrade", "Vary", "Via", "Www-Authenticate", "X-Content-Type-Options",
-		"X-Frame-Options", "X-Request-Id", "X-Xss-Protection", "Sec-Websocket-Accept", "Sec-Websocket-Protocol",
-		"Sec-Websocket-Extensions", "Grpc-Status", "Grpc-Message", "X-Ratelimit-Limit", "X-Ratelimit-Remaining",
-		"Ratelimit-Limit", "Ratelimit-Remaining", "Ratelimit-Reset",
-	} {
-		m[http.CanonicalHeaderKey(n)] = http.CanonicalHeaderKey(n)
-	}
-	return m
-}()
-
-// canonicalName returns the canonical MIME form of a header name,
-// without allocating for common names.
-func canonicalName(b []byte) string {
-	var buf [64]byte
-	if len(b) <= len(buf) {
-		upper := true
-		for i, c := range b {
-			if upper && 'a' <= c && c <= 'z' {
-				c -= 'a' - 'A'
-			} else if !upper && 'A' <= c && c <= 'Z' {
-				c += 'a' - 'A'
-			}
-			buf[i] = c
-			upper = c == '-'
-		}
-		if s, ok := commonNames[string(buf[:len(b)])]; ok { // map lookup with []byte->string does not allocate
-			return s
-		}
-		return string(buf[:len(b)])
-	}
-	return http.CanonicalHeaderKey(string(b))
 }
 
 // writeStatusAndLen helpers for the request line ------------------------

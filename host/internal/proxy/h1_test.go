@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/weirproxy/weir/host/internal/httpwire"
 )
 
 func TestReadHead(t *testing.T) {
@@ -152,8 +154,8 @@ func TestBodyReader(t *testing.T) {
 				t.Fatal(err)
 			}
 			hdr := http.Header{}
-			var b bodyReader
-			b.reset(br, &h, hdr)
+			var b httpwire.BodyReader
+			b.Reset(br, h.chunked, h.contentLen, hdr)
 			got, err := io.ReadAll(&b)
 			if string(got) != tc.want {
 				t.Fatalf("body = %q, want %q", got, tc.want)
@@ -195,8 +197,8 @@ func FuzzReadHead(f *testing.F) {
 				}
 			}
 		}
-		var b bodyReader
-		b.reset(br, &h, dst)
+		var b httpwire.BodyReader
+		b.Reset(br, h.chunked, h.contentLen, dst)
 		io.Copy(io.Discard, io.LimitReader(&b, 1<<20))
 	})
 }

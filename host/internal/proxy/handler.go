@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"syscall"
 
+	"github.com/weirproxy/weir/host/internal/httpwire"
 	"github.com/weirproxy/weir/host/internal/router"
 	"github.com/weirproxy/weir/host/internal/upstream"
 )
@@ -343,9 +344,9 @@ func (h *Handler) roundTripH1(w http.ResponseWriter, r *http.Request, x *exchang
 		hdr["Set-Cookie"] = append(hdr["Set-Cookie"], cookie)
 	}
 	bodyless := head.bodyless(r.Method)
-	c.body.reset(c.br, head, hdr)
+	c.body.Reset(c.br, head.chunked, head.contentLen, hdr)
 	if bodyless {
-		c.body.done = true
+		c.body.Done = true
 	}
 	// c.head belongs to the connection: once finishConn pools it, another
 	// request may reuse it, so nothing of it is read after that.
@@ -357,10 +358,10 @@ func (h *Handler) roundTripH1(w http.ResponseWriter, r *http.Request, x *exchang
 	}
 	clean := h.copyBody(w, &c.body, x.buf, head.contentLen < 0)
 	h.finishConn(c, head, clean)
-	if !clean && c.body.err != nil && !errors.Is(c.body.err, errClientGone) {
+	if !clean && c.body.Err != nil && !errors.Is(c.body.Err, errClientGone) {
 		// Upstream failed mid-body: the status is out, so the only honest
 		// signal left is to abort the client connection.
-		h.log.Warn("upstream response body failed", "route", fw.route.Name, "err", c.body.err)
+		h.log.Warn("upstream response body failed", "route", fw.route.Name, "err", c.body.Err)
 		panic(http.ErrAbortHandler)
 	}
 	return result{outcome: outcomeDone, status: status}
@@ -370,19 +371,19 @@ var errClientGone = errors.New("client went away")
 var errClientBody = errors.New("reading client request body failed")
 
 func (h *Handler) finishConn(c *upConn, head *respHead, clean bool) {
-	c.release(clean && !head.close && c.body.done)
+	c.release(clean && !head.close && c.body.Done)
 }
 
 // copyBody streams body to w. With flush set (unknown length: chunked,
 // close-delimited, SSE) it flushes whenever no more upstream bytes are
 // immediately available, so streams are not delayed by buffering.
-func (h *Handler) copyBody(w http.ResponseWriter, body *bodyReader, buf []byte, flush bool) bool {
+func (h *Handler) copyBody(w http.ResponseWriter, body *httpwire.BodyReader, buf []byte, flush bool) bool {
 	fl, _ := w.(http.Flusher)
 	for {
 		n, err := body.Read(buf)
 		if n > 0 {
 			if _, werr := w.Write(buf[:n]); werr != nil {
-				body.err = errClientGone
+				body.Err = errClientGone
 				return false
 			}
 			if flush && fl != nil && body.Buffered() == 0 {

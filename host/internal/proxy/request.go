@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/weirproxy/weir/host/internal/httpwire"
 )
 
 // writeRequestHead writes the upstream request line and headers to c.bw.
@@ -168,7 +170,7 @@ func tokenListed(values []string, name string) bool {
 			} else {
 				tok, v = v, ""
 			}
-			if asciiEqualFold(strings.TrimSpace(tok), name) {
+			if httpwire.EqualFold(strings.TrimSpace(tok), name) {
 				return true
 			}
 		}

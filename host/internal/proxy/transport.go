@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/weirproxy/weir/host/internal/httpwire"
 )
 
 // Transport owns Weir's upstream HTTP/1.1 connections: one pool of idle
@@ -68,7 +70,7 @@ type upConn struct {
 
 	// per-exchange scratch, reused across requests on this connection
 	head respHead
-	body bodyReader
+	body httpwire.BodyReader
 }
 
 // NewTransport returns a Transport with Kong's keep-alive defaults.
