@@ -27,6 +27,7 @@ import (
 
 	"github.com/weirproxy/weir/host/config"
 	"github.com/weirproxy/weir/host/internal/admin"
+	"github.com/weirproxy/weir/host/internal/h1server"
 	"github.com/weirproxy/weir/host/internal/proxy"
 )
 
@@ -74,10 +75,11 @@ type Server struct {
 	connsAccepted            atomic.Uint64
 	connsActive              atomic.Int64
 
-	proxySrv, adminSrv, statusSrv *http.Server
-	proxyLn, adminLn, statusLn    net.Listener
-	watchStop                     chan struct{}
-	watchDone                     chan struct{}
+	proxySrv                   *h1server.Server
+	adminSrv, statusSrv        *http.Server
+	proxyLn, adminLn, statusLn net.Listener
+	watchStop                  chan struct{}
+	watchDone                  chan struct{}
 }
 
 // New loads and builds the initial configuration. It does not listen yet.
@@ -255,19 +257,28 @@ func (s *Server) Start() error {
 		return fmt.Errorf("status listener: %w", err)
 	}
 
-	protos := new(http.Protocols)
-	protos.SetHTTP1(true)
-	protos.SetUnencryptedHTTP2(true) // h2c with prior knowledge (gRPC without TLS)
-	s.proxySrv = &http.Server{
-		Handler:           s.h,
-		Protocols:         protos,
-		ReadHeaderTimeout: 60 * time.Second,
-		IdleTimeout:       75 * time.Second, // nginx's keepalive_timeout
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
-		ConnState:         s.connState,
+	// HTTP/1.x is served by Weir's own server; connections opening with
+	// the HTTP/2 preface (h2c, gRPC without TLS) go to net/http's.
+	h2 := new(http.Protocols)
+	h2.SetUnencryptedHTTP2(true)
+	s.proxySrv = &h1server.Server{
+		Handler: s.h,
+		H2C: &http.Server{
+			Handler:   s.h,
+			Protocols: h2,
+			ErrorLog:  slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+			ConnState: s.connState,
+		},
+		IdleTimeout:    75 * time.Second, // nginx's keepalive_timeout
+		MaxHeaderBytes: 64 << 10,
+		ConnState:      s.connState,
+		Logger:         s.log,
 	}
-	go s.serve(s.proxySrv, s.proxyLn, "proxy")
+	go func() {
+		if err := s.proxySrv.Serve(s.proxyLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("listener stopped", "listener", "proxy", "err", err)
+		}
+	}()
 
 	a := admin.New(s, s.log)
 	if s.adminLn != nil {
@@ -344,9 +355,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	var err error
 	if s.proxySrv != nil {
 		err = s.proxySrv.Shutdown(ctx)
-		if err != nil {
-			s.proxySrv.Close()
-		}
 	}
 	s.h.CloseHijacked()
 	for _, srv := range []*http.Server{s.adminSrv, s.statusSrv} {

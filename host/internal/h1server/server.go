@@ -1,0 +1,441 @@
+// Package h1server is Weir's HTTP/1.1 server for the proxy listener.
+//
+// net/http's server costs about 7 µs of CPU per request on one core (a
+// goroutine per request for background reads, ~20 allocations, a header
+// clone at WriteHeader): as much as the whole data path behind it. This
+// server keeps net/http's Handler and ResponseWriter interfaces, so the
+// proxy handler runs unchanged, but reuses one *http.Request, its header
+// map, its URL and its ResponseWriter per connection, parses the request
+// head with one allocation for all its strings, and does no background
+// reads. Connections that open with the HTTP/2 preface (h2c with prior
+// knowledge, as gRPC clients do) are handed to a net/http server.
+//
+// The parser is strict where leniency enables request smuggling: both
+// Content-Length and Transfer-Encoding, conflicting Content-Lengths, a
+// transfer coding other than chunked, obs-fold, whitespace before a
+// colon, control bytes in values and a missing or repeated Host are all
+// rejected with 400 (501 for an unknown coding) and the connection is
+// closed.
+//
+// Differences from net/http that the proxy relies on, documented here
+// because they are contracts: the handler must not keep the request or
+// the writer after it returns; r.URL holds the raw (undecoded) path;
+// the request context is the connection's, cancelled when the connection
+// ends (a client that disconnects while the handler waits without
+// writing is noticed at the next write, not at once).
+package h1server
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Server serves HTTP/1.x on a listener.
+type Server struct {
+	Handler http.Handler
+	// H2C serves connections that start with the HTTP/2 client preface.
+	// Nil refuses them.
+	H2C *http.Server
+	// IdleTimeout bounds the wait for the next request on a keep-alive
+	// connection, and for a whole request head. Default 75 s (nginx).
+	IdleTimeout time.Duration
+	// BodyTimeout bounds the wait between two reads of a request body
+	// (nginx's client_body_timeout). Default 60 s.
+	BodyTimeout time.Duration
+	// WriteTimeout bounds the wait between two writes to the client
+	// (nginx's send_timeout). Default 60 s.
+	WriteTimeout time.Duration
+	// MaxHeaderBytes bounds the request head. Default 64 KiB.
+	MaxHeaderBytes int
+	// ConnState is called on connection state changes, as net/http does.
+	ConnState func(net.Conn, http.ConnState)
+	Logger    *slog.Logger
+
+	mu       sync.Mutex
+	lns      map[net.Listener]struct{}
+	conns    map[*conn]struct{}
+	shutdown atomic.Bool
+	h2c      *chanListener
+	h2cOnce  sync.Once
+	wg       sync.WaitGroup
+}
+
+// ErrServerClosed is returned by Serve after Shutdown or Close.
+var ErrServerClosed = http.ErrServerClosed
+
+func (s *Server) defaults() {
+	if s.IdleTimeout <= 0 {
+		s.IdleTimeout = 75 * time.Second
+	}
+	if s.BodyTimeout <= 0 {
+		s.BodyTimeout = 60 * time.Second
+	}
+	if s.WriteTimeout <= 0 {
+		s.WriteTimeout = 60 * time.Second
+	}
+	if s.MaxHeaderBytes <= 0 {
+		s.MaxHeaderBytes = 64 << 10
+	}
+	if s.Logger == nil {
+		s.Logger = slog.Default()
+	}
+}
+
+// Serve accepts connections on ln until Shutdown or Close.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	s.defaults()
+	if s.lns == nil {
+		s.lns = map[net.Listener]struct{}{}
+		s.conns = map[*conn]struct{}{}
+	}
+	if s.shutdown.Load() {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	s.lns[ln] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.lns, ln)
+		s.mu.Unlock()
+	}()
+	var backoff time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if s.shutdown.Load() {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, errTemporary(err)) {
+				if backoff == 0 {
+					backoff = 5 * time.Millisecond
+				} else if backoff *= 2; backoff > time.Second {
+					backoff = time.Second
+				}
+				s.Logger.Warn("accept error; retrying", "err", err, "in", backoff)
+				time.Sleep(backoff)
+				continue
+			}
+			return err
+		}
+		backoff = 0
+		c := newConn(s, nc)
+		if !s.track(c) {
+			nc.Close()
+			return ErrServerClosed
+		}
+		s.setState(c, http.StateNew)
+		go c.serve()
+	}
+}
+
+// errTemporary keeps accept errors such as EMFILE retryable, as net/http
+// does: they pass once descriptors free up.
+func errTemporary(err error) error {
+	type temporary interface{ Temporary() bool }
+	if t, ok := err.(temporary); ok && t.Temporary() {
+		return err
+	}
+	return errNotTemporary
+}
+
+var errNotTemporary = errors.New("not temporary")
+
+func (s *Server) track(c *conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.shutdown.Load() {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	return true
+}
+
+func (s *Server) untrack(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	s.wg.Done()
+}
+
+func (s *Server) setState(c *conn, st http.ConnState) {
+	c.state.Store(int32(st))
+	if s.ConnState != nil {
+		s.ConnState(c.nc, st)
+	}
+}
+
+// Shutdown stops accepting, closes idle connections, and waits for the
+// others to finish their request (they close instead of staying alive),
+// or for ctx to end, when it closes them all.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.shutdown.Store(true)
+	s.mu.Lock()
+	for ln := range s.lns {
+		ln.Close()
+	}
+	s.mu.Unlock()
+	if s.h2c != nil {
+		s.h2c.Close()
+		if s.H2C != nil {
+			s.H2C.Shutdown(ctx)
+		}
+	}
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		s.closeIdle()
+		select {
+		case <-done:
+			return nil
+		case <-ctx.Done():
+			s.Close()
+			<-done
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+// Close closes the listeners and every connection now.
+func (s *Server) Close() error {
+	s.shutdown.Store(true)
+	s.mu.Lock()
+	for ln := range s.lns {
+		ln.Close()
+	}
+	for c := range s.conns {
+		c.nc.Close()
+	}
+	s.mu.Unlock()
+	if s.h2c != nil {
+		s.h2c.Close()
+		if s.H2C != nil {
+			s.H2C.Close()
+		}
+	}
+	return nil
+}
+
+func (s *Server) closeIdle() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		if st := http.ConnState(c.state.Load()); st == http.StateIdle || st == http.StateNew {
+			c.nc.Close()
+		}
+	}
+}
+
+// serveH2C hands a connection that opened with the HTTP/2 preface to the
+// net/http server, replaying the bytes already read.
+func (s *Server) serveH2C(c *conn) {
+	s.h2cOnce.Do(func() {
+		s.h2c = newChanListener(c.nc.LocalAddr())
+		go s.H2C.Serve(s.h2c)
+	})
+	s.h2c.deliver(&replayConn{Conn: c.nc, r: c.br})
+}
+
+// conn is one client connection.
+type conn struct {
+	srv    *Server
+	nc     net.Conn
+	br     *bufio.Reader
+	bw     *bufio.Writer
+	state  atomic.Int32
+	remote string
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	req  http.Request
+	url  url.URL
+	hdr  http.Header
+	body requestBody
+	rw   response
+	p    parser
+
+	rdArmedAt time.Time // coarse read-deadline bookkeeping
+	wrArmedAt time.Time
+	hijacked  bool // owned by a handler (upgrade) or the HTTP/2 server now
+	untracked bool // no longer counted by Shutdown
+}
+
+func newConn(s *Server, nc net.Conn) *conn {
+	c := &conn{srv: s, nc: nc, remote: nc.RemoteAddr().String()}
+	c.br = bufio.NewReaderSize(nc, 8<<10)
+	c.bw = bufio.NewWriterSize(c, 8<<10)
+	ctx := context.WithValue(context.Background(), http.LocalAddrContextKey, nc.LocalAddr())
+	c.ctx, c.cancel = context.WithCancel(ctx)
+	c.hdr = make(http.Header, 16)
+	c.rw.hdr = make(http.Header, 16)
+	c.rw.c = c
+	c.body.c = c
+	// The request lives as long as the connection: WithContext is the
+	// only way to give it a context, so it is done once here.
+	c.req = *(&http.Request{}).WithContext(c.ctx)
+	return c
+}
+
+// Write is the bufio.Writer's sink: it bounds each write to the client.
+func (c *conn) Write(p []byte) (int, error) {
+	c.armWrite()
+	return c.nc.Write(p)
+}
+
+func (c *conn) armWrite() {
+	t := time.Now()
+	if t.Sub(c.wrArmedAt) > time.Second {
+		c.nc.SetWriteDeadline(t.Add(c.srv.WriteTimeout))
+		c.wrArmedAt = t
+	}
+}
+
+// armRead sets the read deadline to now+d, unless a deadline set less
+// than a second ago is already close enough: a timer update per request
+// is measurable, a second of slack is not.
+func (c *conn) armRead(d time.Duration) {
+	t := time.Now()
+	if t.Sub(c.rdArmedAt) > time.Second {
+		c.nc.SetReadDeadline(t.Add(d))
+		c.rdArmedAt = t
+	}
+}
+
+func (c *conn) close() {
+	c.cancel()
+	if !c.hijacked {
+		c.nc.Close()
+		c.srv.setState(c, http.StateClosed)
+	}
+	c.release()
+}
+
+// release removes c from the connections Shutdown waits for, once.
+func (c *conn) release() {
+	if !c.untracked {
+		c.untracked = true
+		c.srv.untrack(c)
+	}
+}
+
+func (c *conn) serve() {
+	defer func() {
+		if v := recover(); v != nil && v != http.ErrAbortHandler {
+			c.srv.Logger.Error("panic serving request", "remote", c.remote, "panic", v, "stack", string(debug.Stack()))
+		}
+		c.close()
+	}()
+	c.armRead(c.srv.IdleTimeout)
+	// h2c with prior knowledge starts with "PRI * HTTP/2.0"; no HTTP/1
+	// method is PRI, and every HTTP/1 request is at least 4 bytes.
+	if b, err := c.br.Peek(4); err != nil {
+		return
+	} else if string(b) == "PRI " {
+		if c.srv.H2C == nil {
+			return
+		}
+		c.nc.SetReadDeadline(time.Time{})
+		c.hijacked = true // owned by the HTTP/2 server from now on
+		c.srv.serveH2C(c)
+		return
+	}
+	for {
+		if c.srv.shutdown.Load() && c.br.Buffered() == 0 {
+			return
+		}
+		if _, err := c.br.Peek(1); err != nil {
+			return // closed, idle timeout, or shutdown closed us
+		}
+		c.srv.setState(c, http.StateActive)
+		status, err := c.p.readRequest(c)
+		if err != nil {
+			if status != 0 {
+				c.rejectRequest(status)
+			}
+			return
+		}
+		keep := c.serveRequest()
+		if !keep || c.hijacked {
+			return
+		}
+		c.srv.setState(c, http.StateIdle)
+		c.armRead(c.srv.IdleTimeout)
+	}
+}
+
+// serveRequest runs the handler for the parsed request and finishes the
+// response. It reports whether the connection can carry another request.
+func (c *conn) serveRequest() (keep bool) {
+	r := &c.req
+	w := &c.rw
+	w.reset(r)
+	func() {
+		defer func() {
+			if v := recover(); v != nil {
+				w.aborted = true
+				if v != http.ErrAbortHandler {
+					c.srv.Logger.Error("panic serving request", "remote", c.remote, "uri", r.RequestURI, "panic", v, "stack", string(debug.Stack()))
+				}
+			}
+		}()
+		c.srv.Handler.ServeHTTP(w, r)
+	}()
+	if c.hijacked {
+		return false
+	}
+	if w.aborted {
+		// Whatever was buffered is incomplete: drop it with the connection.
+		return false
+	}
+	if err := w.finish(); err != nil {
+		return false
+	}
+	if w.closeAfter || c.srv.shutdown.Load() {
+		return false
+	}
+	return c.body.drain()
+}
+
+// rejectRequest answers a request that could not be parsed, then the
+// connection closes.
+func (c *conn) rejectRequest(status int) {
+	c.bw.WriteString("HTTP/1.1 ")
+	c.bw.WriteString(statusLine(status))
+	body := `{"message":"` + http.StatusText(status) + `"}` + "\n"
+	c.bw.WriteString("\r\nContent-Type: application/json; charset=utf-8\r\nConnection: close\r\nServer: weir\r\nContent-Length: ")
+	c.bw.WriteString(itoa(int64(len(body))))
+	c.bw.WriteString("\r\n\r\n")
+	c.bw.WriteString(body)
+	c.bw.Flush()
+}
+
+func (c *conn) hijack() (net.Conn, *bufio.ReadWriter, error) {
+	if c.hijacked {
+		return nil, nil, http.ErrHijacked
+	}
+	c.hijacked = true
+	c.nc.SetDeadline(time.Time{})
+	c.srv.setState(c, http.StateHijacked)
+	// Like net/http, Shutdown does not wait for hijacked connections:
+	// their owner closes them (the proxy tracks its tunnels itself).
+	c.release()
+	return c.nc, bufio.NewReadWriter(c.br, bufio.NewWriter(c.nc)), nil
+}
