@@ -20,9 +20,10 @@
 // Differences from net/http that the proxy relies on, documented here
 // because they are contracts: the handler must not keep the request or
 // the writer after it returns; r.URL holds the raw (undecoded) path;
-// the request context is the connection's, cancelled when the connection
-// ends (a client that disconnects while the handler waits without
-// writing is noticed at the next write, not at once).
+// the request context carries http.LocalAddrContextKey but is never
+// cancelled (a client that disconnects while the handler waits without
+// writing is noticed at the next write, not at once; a context that can
+// never be done also makes the handler's context.AfterFunc free).
 package h1server
 
 import (
@@ -263,7 +264,6 @@ type conn struct {
 	state  atomic.Int32
 	remote string
 	ctx    context.Context
-	cancel context.CancelFunc
 
 	req  http.Request
 	url  url.URL
@@ -282,8 +282,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 	c := &conn{srv: s, nc: nc, remote: nc.RemoteAddr().String()}
 	c.br = bufio.NewReaderSize(nc, 8<<10)
 	c.bw = bufio.NewWriterSize(c, 8<<10)
-	ctx := context.WithValue(context.Background(), http.LocalAddrContextKey, nc.LocalAddr())
-	c.ctx, c.cancel = context.WithCancel(ctx)
+	c.ctx = context.WithValue(context.Background(), http.LocalAddrContextKey, nc.LocalAddr())
 	c.hdr = make(http.Header, 16)
 	c.rw.hdr = make(http.Header, 16)
 	c.rw.c = c
@@ -320,7 +319,6 @@ func (c *conn) armRead(d time.Duration) {
 }
 
 func (c *conn) close() {
-	c.cancel()
 	if !c.hijacked {
 		c.nc.Close()
 		c.srv.setState(c, http.StateClosed)
