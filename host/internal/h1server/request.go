@@ -77,7 +77,9 @@ func (p *parser) readRequest(c *conn) (status int, err error) {
 	}
 	target, version := rest[:sp2], rest[sp2+1:]
 	for _, b := range target {
-		if b <= ' ' || b == 0x7f {
+		// A fragment is never sent (RFC 9112 §3.2); in the query or an
+		// absolute-form target it would reach the upstream as data.
+		if b <= ' ' || b == 0x7f || b == '#' {
 			return http.StatusBadRequest, errBadRequest
 		}
 	}
@@ -119,12 +121,15 @@ func (p *parser) readRequest(c *conn) (status int, err error) {
 			return http.StatusBadRequest, err
 		}
 		total += len(line)
-		if total > c.srv.MaxHeaderBytes || len(p.fields) >= maxFields {
+		if total > c.srv.MaxHeaderBytes {
 			return http.StatusRequestHeaderFieldsTooLarge, errBadRequest
 		}
 		line = httpwire.TrimEOL(line)
 		if len(line) == 0 {
 			break
+		}
+		if len(p.fields) == maxFields {
+			return http.StatusRequestHeaderFieldsTooLarge, errBadRequest
 		}
 		colon := -1
 		for i, b := range line {
@@ -148,6 +153,9 @@ func (p *parser) readRequest(c *conn) (status int, err error) {
 		}
 		switch name {
 		case "Host":
+			if !validHost(v) {
+				return http.StatusBadRequest, errBadRequest
+			}
 			hosts++
 			hostField = len(p.fields)
 		case "Content-Length":
@@ -217,6 +225,7 @@ func (p *parser) readRequest(c *conn) (status int, err error) {
 	}
 
 	r := &c.req
+	*r = c.reqInit // clears what the last handler or a ServeMux left, unexported fields too
 	r.Method = methodStr
 	r.Proto = protoString(minor)
 	r.ProtoMajor, r.ProtoMinor = 1, minor
@@ -229,9 +238,6 @@ func (p *parser) readRequest(c *conn) (status int, err error) {
 		f := p.fields[hostField]
 		r.Host = all[f.start:f.end]
 	}
-	r.GetBody, r.Form, r.PostForm, r.MultipartForm, r.Trailer, r.TLS, r.Response = nil, nil, nil, nil, nil, nil, nil
-	r.Pattern = ""
-	r.TransferEncoding = nil
 	if status := setURL(c, r); status != 0 {
 		return status, errBadRequest
 	}
@@ -252,6 +258,33 @@ func (p *parser) readRequest(c *conn) (status int, err error) {
 	}
 	return 0, nil
 }
+
+// validHost reports whether a Host field value holds only the bytes a
+// uri-host and port can (the check net/http applies): no whitespace, and
+// none of / ? # @ \ " that would let a Host be read as a path or userinfo
+// by whatever routes on it or logs it.
+func validHost(v []byte) bool {
+	for _, b := range v {
+		if !hostByte[b] {
+			return false
+		}
+	}
+	return true
+}
+
+var hostByte = func() (t [256]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = true
+		t[c-'a'+'A'] = true
+	}
+	for _, c := range "!$%&'()*+,-.:;=[]_~" {
+		t[c] = true
+	}
+	return
+}()
 
 // setURL fills r.URL from r.RequestURI: origin-form (the common case)
 // without allocating; absolute-form parsed, its authority becoming the

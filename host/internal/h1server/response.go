@@ -52,11 +52,14 @@ func (w *response) WriteHeader(code int) {
 		panic(fmt.Sprintf("invalid WriteHeader code %v", code))
 	}
 	if code < 200 && code != http.StatusSwitchingProtocols {
+		if w.req.ProtoMinor == 0 {
+			return // an HTTP/1.0 client would take it for the response (RFC 9110 §15.2)
+		}
 		bw := w.c.bw
 		bw.WriteString("HTTP/1.1 ")
 		bw.WriteString(statusLine(code))
 		bw.WriteString("\r\n")
-		w.writeFields(false)
+		w.writeFields()
 		bw.WriteString("\r\n")
 		bw.Flush()
 		return
@@ -86,6 +89,9 @@ func (w *response) writeHead() {
 			w.closeAfter = true
 		}
 	}
+	if w.c.srv.shutdown.Load() {
+		w.closeAfter = true // tell the client before it sends another request
+	}
 	switch {
 	case code == http.StatusSwitchingProtocols, w.bodyless, w.cl >= 0:
 	case r.ProtoMinor == 1:
@@ -97,7 +103,13 @@ func (w *response) writeHead() {
 	bw.WriteString("HTTP/1.1 ")
 	bw.WriteString(statusLine(code))
 	bw.WriteString("\r\n")
-	w.writeFields(true)
+	w.writeFields()
+	if w.cl >= 0 {
+		// The one length the writer enforces, whatever else the map held.
+		bw.WriteString("Content-Length: ")
+		bw.Write(strconv.AppendInt(bw.AvailableBuffer(), w.cl, 10))
+		bw.WriteString("\r\n")
+	}
 	if _, ok := w.hdr["Date"]; !ok {
 		bw.WriteString("Date: ")
 		bw.WriteString(httpDate())
@@ -116,16 +128,14 @@ func (w *response) writeHead() {
 	bw.WriteString("\r\n")
 }
 
-// writeFields writes the header map. Framing fields the server owns are
-// skipped; a value with a line break (never valid) has it replaced by a
-// space, as net/http does, so no handler can split the response.
-func (w *response) writeFields(final bool) {
+// writeFields writes the header map. Framing fields the server owns
+// (Content-Length, Transfer-Encoding) are skipped; a value with a line
+// break (never valid) has it replaced by a space, as net/http does, so no
+// handler can split the response.
+func (w *response) writeFields() {
 	bw := w.c.bw
 	for k, vv := range w.hdr {
-		if strings.HasPrefix(k, http.TrailerPrefix) || k == "Transfer-Encoding" {
-			continue
-		}
-		if final && k == "Content-Length" && w.cl < 0 {
+		if strings.HasPrefix(k, http.TrailerPrefix) || k == "Transfer-Encoding" || k == "Content-Length" {
 			continue
 		}
 		if !validFieldName(k) {

@@ -265,12 +265,13 @@ type conn struct {
 	remote string
 	ctx    context.Context
 
-	req  http.Request
-	url  url.URL
-	hdr  http.Header
-	body requestBody
-	rw   response
-	p    parser
+	req     http.Request
+	reqInit http.Request // an empty request with the connection's context
+	url     url.URL
+	hdr     http.Header
+	body    requestBody
+	rw      response
+	p       parser
 
 	rdArmedAt time.Time // coarse read-deadline bookkeeping
 	wrArmedAt time.Time
@@ -289,7 +290,8 @@ func newConn(s *Server, nc net.Conn) *conn {
 	c.body.c = c
 	// The request lives as long as the connection: WithContext is the
 	// only way to give it a context, so it is done once here.
-	c.req = *(&http.Request{}).WithContext(c.ctx)
+	c.reqInit = *(&http.Request{}).WithContext(c.ctx)
+	c.req = c.reqInit
 	return c
 }
 
@@ -401,6 +403,13 @@ func (c *conn) serveRequest() (keep bool) {
 	}
 	if w.aborted {
 		// Whatever was buffered is incomplete: drop it with the connection.
+		// A close-delimited body would look complete on a plain close, so
+		// that one ends with a reset.
+		if w.wroteHeader && !w.chunked && w.cl < 0 && !w.bodyless {
+			if tc, ok := c.nc.(interface{ SetLinger(int) error }); ok {
+				tc.SetLinger(0)
+			}
+		}
 		return false
 	}
 	if err := w.finish(); err != nil {
