@@ -218,7 +218,9 @@ func TestNormalizePath(t *testing.T) {
 		{"/a%2fb", "/a%2Fb"},
 		{"/%2e%2e/admin", "/admin"},
 		{"/a.b/c..d/.e", "/a.b/c..d/.e"},
-		{"/%zz", "/%zz"},
+		{"/%zz", "/%25zz"},
+		{"/%7%30", "/%2570"},
+		{"/100%", "/100%25"},
 	}
 	for _, tc := range tests {
 		if got := normalizePath(tc.in); got != tc.want {

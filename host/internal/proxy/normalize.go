@@ -28,6 +28,14 @@ func normalizePath(p string) string {
 			i += 2
 			continue
 		}
+		if c == '%' {
+			// Not a valid escape: encode the '%' itself, or decoding a
+			// following escape could forge a new one ("/%7%30" would
+			// become "/%70", which the upstream decodes to "/p" while
+			// the router saw something else).
+			b.WriteString("%25")
+			continue
+		}
 		b.WriteByte(c)
 	}
 	return removeDotSegments(b.String())
