@@ -1,0 +1,5 @@
+package wasm
+
+import "sort"
+
+func sortStrings(s []string) { sort.Strings(s) }
