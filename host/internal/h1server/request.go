@@ -263,9 +263,9 @@ func (p *parser) readRequest(c *conn) (status int, err error) {
 // uri-host and port can (the check net/http applies): no whitespace, and
 // none of / ? # @ \ " that would let a Host be read as a path or userinfo
 // by whatever routes on it or logs it.
-func validHost(v []byte) bool {
-	for _, b := range v {
-		if !hostByte[b] {
+func validHost[T string | []byte](v T) bool {
+	for i := 0; i < len(v); i++ {
+		if !hostByte[v[i]] {
 			return false
 		}
 	}
@@ -313,7 +313,7 @@ func setURL(c *conn, r *http.Request) int {
 		u.Path = "*"
 	default:
 		pu, err := url.ParseRequestURI(t)
-		if err != nil || pu.Host == "" || (pu.Scheme != "http" && pu.Scheme != "https") {
+		if err != nil || pu.Host == "" || !validHost(pu.Host) || (pu.Scheme != "http" && pu.Scheme != "https") {
 			return http.StatusBadRequest
 		}
 		*u = *pu

@@ -13,9 +13,11 @@
 // The parser is strict where leniency enables request smuggling: both
 // Content-Length and Transfer-Encoding, conflicting Content-Lengths, a
 // transfer coding other than chunked, obs-fold, whitespace before a
-// colon, control bytes in values and a missing or repeated Host are all
-// rejected with 400 (501 for an unknown coding) and the connection is
-// closed.
+// colon, control bytes in values, a fragment in the target and a
+// missing, repeated or malformed Host are all rejected with 400 (501 for
+// an unknown coding) and the connection is closed. Bare LF line endings
+// are accepted (RFC 9112 §2.2); a bare CR never ends a line. Requests are
+// re-framed before they go upstream, so that leniency reaches no one.
 //
 // Differences from net/http that the proxy relies on, documented here
 // because they are contracts: the handler must not keep the request or
@@ -58,6 +60,8 @@ type Server struct {
 	// MaxHeaderBytes bounds the request head. Default 64 KiB.
 	MaxHeaderBytes int
 	// ConnState is called on connection state changes, as net/http does.
+	// A connection handed to H2C ends here with StateHijacked; H2C's own
+	// ConnState reports the rest of its life.
 	ConnState func(net.Conn, http.ConnState)
 	Logger    *slog.Logger
 
@@ -65,8 +69,7 @@ type Server struct {
 	lns      map[net.Listener]struct{}
 	conns    map[*conn]struct{}
 	shutdown atomic.Bool
-	h2c      *chanListener
-	h2cOnce  sync.Once
+	h2c      *chanListener // guarded by mu
 	wg       sync.WaitGroup
 }
 
@@ -180,19 +183,19 @@ func (s *Server) setState(c *conn, st http.ConnState) {
 
 // Shutdown stops accepting, closes idle connections, and waits for the
 // others to finish their request (they close instead of staying alive),
-// or for ctx to end, when it closes them all.
+// or for ctx to end, when it closes them all and returns ctx.Err()
+// without waiting for the handlers still running.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.shutdown.Store(true)
 	s.mu.Lock()
 	for ln := range s.lns {
 		ln.Close()
 	}
+	h2c := s.h2c
 	s.mu.Unlock()
-	if s.h2c != nil {
-		s.h2c.Close()
-		if s.H2C != nil {
-			s.H2C.Shutdown(ctx)
-		}
+	if h2c != nil {
+		h2c.Close()
+		s.H2C.Shutdown(ctx)
 	}
 	done := make(chan struct{})
 	go func() {
@@ -207,8 +210,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		case <-done:
 			return nil
 		case <-ctx.Done():
+			// Like net/http: the connections are closed, the handlers
+			// still running are not waited for (they may be stuck on
+			// something other than the client).
 			s.Close()
-			<-done
 			return ctx.Err()
 		case <-tick.C:
 		}
@@ -225,12 +230,11 @@ func (s *Server) Close() error {
 	for c := range s.conns {
 		c.nc.Close()
 	}
+	h2c := s.h2c
 	s.mu.Unlock()
-	if s.h2c != nil {
-		s.h2c.Close()
-		if s.H2C != nil {
-			s.H2C.Close()
-		}
+	if h2c != nil {
+		h2c.Close()
+		s.H2C.Close()
 	}
 	return nil
 }
@@ -247,12 +251,22 @@ func (s *Server) closeIdle() {
 
 // serveH2C hands a connection that opened with the HTTP/2 preface to the
 // net/http server, replaying the bytes already read.
+// The listener is created under mu, after checking for shutdown, so that
+// Shutdown and Close either see it or the connection is refused here.
 func (s *Server) serveH2C(c *conn) {
-	s.h2cOnce.Do(func() {
+	s.mu.Lock()
+	if s.shutdown.Load() {
+		s.mu.Unlock()
+		c.nc.Close()
+		return
+	}
+	if s.h2c == nil {
 		s.h2c = newChanListener(c.nc.LocalAddr())
 		go s.H2C.Serve(s.h2c)
-	})
-	s.h2c.deliver(&replayConn{Conn: c.nc, r: c.br})
+	}
+	l := s.h2c
+	s.mu.Unlock()
+	l.deliver(&replayConn{Conn: c.nc, r: c.br})
 }
 
 // conn is one client connection.
@@ -273,10 +287,10 @@ type conn struct {
 	rw      response
 	p       parser
 
-	rdArmedAt time.Time // coarse read-deadline bookkeeping
-	wrArmedAt time.Time
-	hijacked  bool // owned by a handler (upgrade) or the HTTP/2 server now
-	untracked bool // no longer counted by Shutdown
+	rdDeadline time.Time // the read deadline last set (coarse bookkeeping)
+	wrDeadline time.Time
+	hijacked   bool // owned by a handler (upgrade) or the HTTP/2 server now
+	untracked  bool // no longer counted by Shutdown
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -302,22 +316,32 @@ func (c *conn) Write(p []byte) (int, error) {
 }
 
 func (c *conn) armWrite() {
-	t := time.Now()
-	if t.Sub(c.wrArmedAt) > time.Second {
-		c.nc.SetWriteDeadline(t.Add(c.srv.WriteTimeout))
-		c.wrArmedAt = t
+	d := c.srv.WriteTimeout
+	if want := time.Now().Add(d); !closeEnough(c.wrDeadline, want, d) {
+		c.nc.SetWriteDeadline(want)
+		c.wrDeadline = want
 	}
 }
 
-// armRead sets the read deadline to now+d, unless a deadline set less
-// than a second ago is already close enough: a timer update per request
-// is measurable, a second of slack is not.
+// armRead sets the read deadline to now+d, unless the deadline already
+// set is close enough: a timer update per request is measurable, a
+// second of slack is not.
 func (c *conn) armRead(d time.Duration) {
-	t := time.Now()
-	if t.Sub(c.rdArmedAt) > time.Second {
-		c.nc.SetReadDeadline(t.Add(d))
-		c.rdArmedAt = t
+	if want := time.Now().Add(d); !closeEnough(c.rdDeadline, want, d) {
+		c.nc.SetReadDeadline(want)
+		c.rdDeadline = want
 	}
+}
+
+// closeEnough reports whether deadline set is within the slack allowed
+// for a timeout d of the wanted one, in either direction: a second, or
+// an eighth of d for short timeouts. Comparing deadlines rather than
+// arming times matters when a shorter timeout follows a longer one (idle
+// after body).
+func closeEnough(set, want time.Time, d time.Duration) bool {
+	slack := min(time.Second, d/8)
+	diff := want.Sub(set)
+	return diff <= slack && diff >= -slack
 }
 
 func (c *conn) close() {
@@ -354,6 +378,9 @@ func (c *conn) serve() {
 		}
 		c.nc.SetReadDeadline(time.Time{})
 		c.hijacked = true // owned by the HTTP/2 server from now on
+		// ConnState users (Weir's connection gauge) see the hand-off as
+		// they see an upgrade; H2C's own ConnState takes over from here.
+		c.srv.setState(c, http.StateHijacked)
 		c.srv.serveH2C(c)
 		return
 	}
