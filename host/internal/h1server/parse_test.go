@@ -1,11 +1,14 @@
 package h1server
 
 import (
+	"bufio"
 	"fmt"
+	"net"
 	"net/http"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestParseRequest feeds raw request heads to a real server and checks the
@@ -193,8 +196,8 @@ func TestParseRequest(t *testing.T) {
 				if v := r.Header["X-Multi"]; !reflect.DeepEqual(v, []string{"1", "2"}) {
 					t.Errorf("X-Multi = %q", v)
 				}
-				if v := r.Header["X_under"]; !reflect.DeepEqual(v, []string{"u"}) {
-					t.Errorf("X_under = %q (header %v)", v, r.Header)
+				if v, ok := r.Header["X_under"]; ok {
+					t.Errorf("X_under = %q reached the handler; underscore names are dropped (header %v)", v, r.Header)
 				}
 			},
 		},
@@ -496,5 +499,41 @@ func TestBareCR(t *testing.T) {
 				t.Fatalf("handler saw %d requests", n)
 			}
 		})
+	}
+}
+
+// TestUnderscoreFieldsDropped: a field spelled with underscores never
+// reaches the handler (nginx's underscores_in_headers off), so no backend
+// can mistake Transfer_Encoding for framing.
+func TestUnderscoreFieldsDropped(t *testing.T) {
+	var seen http.Header
+	srv := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen = r.Header.Clone()
+		w.WriteHeader(http.StatusNoContent)
+	})}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	defer srv.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write([]byte("GET / HTTP/1.1\r\nHost: a\r\nTransfer_Encoding: chunked\r\nX_Secret: 1\r\nX-Ok: 1\r\n\r\n"))
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "HTTP/1.1 204") {
+		t.Fatalf("status line %q, err %v", line, err)
+	}
+	if seen.Get("X-Ok") != "1" {
+		t.Fatalf("X-Ok missing: %v", seen)
+	}
+	for k := range seen {
+		if strings.Contains(k, "_") || k == "Transfer-Encoding" {
+			t.Fatalf("underscore field reached the handler: %v", seen)
+		}
 	}
 }

@@ -144,13 +144,20 @@ func (p *parser) readRequest(c *conn) (status int, err error) {
 		if colon <= 0 {
 			return http.StatusBadRequest, errBadRequest
 		}
-		name := httpwire.CanonicalName(line[:colon])
 		v := httpwire.TrimSpace(line[colon+1:])
 		for _, b := range v {
 			if (b < ' ' && b != '\t') || b == 0x7f {
 				return http.StatusBadRequest, errBadRequest
 			}
 		}
+		if httpwire.IndexByte(line[:colon], '_') >= 0 {
+			// Dropped, as nginx does by default (underscores_in_headers
+			// off): CGI-style backends read "Transfer_Encoding" as
+			// Transfer-Encoding, a smuggling vector past the proxy's own
+			// framing checks.
+			continue
+		}
+		name := httpwire.CanonicalName(line[:colon])
 		switch name {
 		case "Host":
 			if !validHost(v) {

@@ -311,7 +311,11 @@ func IsTokenByte(b byte) bool { return tokenTable[b] }
 var commonNames = func() map[string]string {
 	m := map[string]string{}
 	for _, n := range []string{
-		"Accept", "Accept-Ranges", "Access-Control-Allow-Credentials", "Access-Control-Allow-Headers",
+		"Accept", "Accept-Encoding", "Accept-Language", "Authorization", "Cookie", "Host", "If-Match",
+		"If-Modified-Since", "If-None-Match", "Origin", "Referer", "User-Agent", "X-Forwarded-For",
+		"X-Forwarded-Proto", "X-Forwarded-Host", "X-Forwarded-Port", "X-Real-Ip", "X-Api-Key", "Sec-Websocket-Key",
+		"Sec-Websocket-Version", "Upgrade-Insecure-Requests", "Dnt", "Forwarded", "Expect", "Range",
+		"Accept-Ranges", "Access-Control-Allow-Credentials", "Access-Control-Allow-Headers",
 		"Access-Control-Allow-Methods", "Access-Control-Allow-Origin", "Access-Control-Expose-Headers",
 		"Access-Control-Max-Age", "Age", "Allow", "Alt-Svc", "Cache-Control", "Connection",
 		"Content-Disposition", "Content-Encoding", "Content-Language", "Content-Length", "Content-Location",
