@@ -21,11 +21,21 @@ import (
 // be nil) lends its balancers so health state and in-flight counts carry
 // over for targets that did not change. Nothing is started here: the
 // caller starts the new balancers only once the whole build succeeded.
-func build(cfg *config.Config, hash [32]byte, prev *proxy.Snapshot, log *slog.Logger) (*proxy.Snapshot, error) {
+func build(cfg *config.Config, hash [32]byte, prev *proxy.Snapshot, log *slog.Logger, plugins *pluginLoader) (snap *proxy.Snapshot, err error) {
 	s := &proxy.Snapshot{
 		Balancers: map[string]*upstream.Balancer{},
 		Hash:      hash,
 	}
+	byIndex, pset, err := plugins.buildPlugins(cfg, prev)
+	if err != nil {
+		return nil, err
+	}
+	s.Plugins = pset
+	defer func() {
+		if err != nil {
+			closePlugins(s, prev) // the ones this build started
+		}
+	}()
 	opts, err := buildOptions(&cfg.Weir)
 	if err != nil {
 		return nil, err
@@ -89,6 +99,7 @@ func build(cfg *config.Config, hash [32]byte, prev *proxy.Snapshot, log *slog.Lo
 		if rt.Name == "" {
 			rt.Name = cr.ID
 		}
+		rt.Plugins = routePlugins(cfg, byIndex, cr)
 		for _, p := range cr.Protocols {
 			switch p {
 			case "http":

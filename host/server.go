@@ -63,6 +63,7 @@ type Server struct {
 	log  *slog.Logger
 	tr   *proxy.Transport
 	h    *proxy.Handler
+	pl   *pluginLoader
 
 	mu      sync.Mutex // serializes Apply
 	cfg     atomic.Pointer[config.Config]
@@ -74,6 +75,9 @@ type Server struct {
 	ready                    atomic.Bool
 	connsAccepted            atomic.Uint64
 	connsActive              atomic.Int64
+
+	retiredMu sync.Mutex
+	retired   []*retirement
 
 	proxySrv                   *h1server.Server
 	adminSrv, statusSrv        *http.Server
@@ -103,9 +107,11 @@ func New(opts Options) (*Server, error) {
 		return nil, fmt.Errorf("embedded default config: %w", err)
 	}
 	s := &Server{opts: opts, log: opts.Logger, tr: proxy.NewTransport(), started: time.Now()}
-	snap, err := build(cfg, cfg.Hash(), nil, s.log)
+	s.pl = &pluginLoader{log: s.log}
+	snap, err := build(cfg, cfg.Hash(), nil, s.log, s.pl)
 	if err != nil {
 		s.tr.Close()
+		s.pl.close(context.Background())
 		return nil, err
 	}
 	startBalancers(snap)
@@ -161,7 +167,7 @@ func (s *Server) apply(raw []byte) error {
 		return nil
 	}
 	warnListenChanges(s.log, s.cfg.Load(), cfg)
-	snap, err := build(cfg, hash, old, s.log)
+	snap, err := build(cfg, hash, old, s.log, s.pl)
 	if err != nil {
 		return err
 	}
@@ -174,6 +180,9 @@ func (s *Server) apply(raw []byte) error {
 	// clients after a grace period.
 	stopBalancers(old, snap)
 	time.AfterFunc(2*time.Minute, func() { closeH2(old) })
+	// Plugins the new snapshot dropped serve the requests still running
+	// on the old one; they are closed after the same grace period.
+	s.retire(old, snap)
 	s.log.Info("configuration applied", "routes", len(snap.Routes), "services", len(snap.Services), "upstreams", len(snap.Balancers))
 	return nil
 }
@@ -366,7 +375,45 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	stopBalancers(snap, nil)
 	closeH2(snap)
 	s.tr.Close()
+	s.retiredMu.Lock()
+	for _, t := range s.retired {
+		if t.timer.Stop() {
+			closePlugins(t.old, t.keep)
+		}
+	}
+	s.retired = nil
+	s.retiredMu.Unlock()
+	closePlugins(snap, nil)
+	s.pl.close(context.Background())
 	return err
+}
+
+type retirement struct {
+	old, keep *proxy.Snapshot
+	timer     *time.Timer
+}
+
+// retire closes, after a grace period, the plugins of old that keep no
+// longer uses.
+func (s *Server) retire(old, keep *proxy.Snapshot) {
+	if len(old.Plugins) == 0 {
+		return
+	}
+	t := &retirement{old: old, keep: keep}
+	s.retiredMu.Lock()
+	defer s.retiredMu.Unlock()
+	t.timer = time.AfterFunc(2*time.Minute, func() {
+		s.retiredMu.Lock()
+		for i, r := range s.retired {
+			if r == t {
+				s.retired = append(s.retired[:i], s.retired[i+1:]...)
+				break
+			}
+		}
+		s.retiredMu.Unlock()
+		closePlugins(old, keep)
+	})
+	s.retired = append(s.retired, t)
 }
 
 // WatchFile polls the config file and applies it when its content

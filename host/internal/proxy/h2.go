@@ -110,13 +110,24 @@ func (h *Handler) forwardH2(w http.ResponseWriter, r *http.Request, x *exchange,
 			hdr[k] = vv
 		}
 		h.commonHeaders(hdr, x, hdr["Server"] == nil)
+		status := resp.StatusCode
+		if fw.chain != nil {
+			var ok bool
+			if status, ok = fw.chain.responseHeaders(w, r, hdr, status, false); !ok {
+				resp.Body.Close()
+				if cancel != nil {
+					cancel()
+				}
+				return
+			}
+		}
 		if cookie != "" {
 			hdr["Set-Cookie"] = append(hdr["Set-Cookie"], cookie)
 		}
 		for k := range resp.Trailer {
 			hdr["Trailer"] = append(hdr["Trailer"], k)
 		}
-		w.WriteHeader(resp.StatusCode)
+		w.WriteHeader(status)
 		fl, _ := w.(http.Flusher)
 		// A gRPC status in the headers marks a Trailers-Only response
 		// (no messages): it must stay a single HEADERS frame with
@@ -172,7 +183,9 @@ func (h *Handler) outboundH2(r *http.Request, x *exchange, fw *forwarded, s *Sna
 		sch = "https"
 	}
 	out.URL = &url.URL{Scheme: sch, Host: addr, Opaque: upstreamPath(svc.Path, fw.path, fw.path[fw.strip:], fw.route.StripPath), RawQuery: fw.query}
-	if !fw.route.PreserveHost {
+	if fw.hostOverride != "" {
+		out.Host = fw.hostOverride
+	} else if !fw.route.PreserveHost {
 		out.Host = svc.HostHeader
 	}
 	idHeader := s.Options.RequestIDHeader

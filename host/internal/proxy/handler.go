@@ -65,6 +65,7 @@ type exchange struct {
 	tried   [8]*upstream.Target
 	ureq    upstream.Request
 	buf     []byte
+	fw      forwarded
 }
 
 var exchangePool = sync.Pool{New: func() any { return &exchange{buf: make([]byte, 32<<10)} }}
@@ -76,6 +77,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x := exchangePool.Get().(*exchange)
 	defer func() {
 		x.ureq = upstream.Request{}
+		x.fw = forwarded{}
 		clear(x.tried[:])
 		exchangePool.Put(x)
 	}()
@@ -128,23 +130,34 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, x, http.StatusServiceUnavailable, MsgNoService)
 		return
 	}
-	fw := forwarded{
+	// forwarded lives in the pooled exchange: plugins keep a pointer to
+	// it, which must not cost an allocation per request.
+	x.fw = forwarded{
 		route:  rt,
 		path:   npath,
 		strip:  m.StripLen,
 		query:  query,
 		client: clientIP(r),
 	}
+	fw := &x.fw
 	if !rt.StripPath {
 		fw.strip = 0
 	}
+	if len(rt.Plugins) > 0 {
+		c, ok := h.startChain(w, r, x, rt, fw)
+		if !ok {
+			return
+		}
+		fw.chain = c
+		defer c.end()
+	}
 	switch svc.Kind {
 	case KindEcho:
-		h.echo(w, r, x, rt, &fw)
+		h.echo(w, r, x, rt, fw)
 	case KindH2:
-		h.forwardH2(w, r, x, &fw)
+		h.forwardH2(w, r, x, fw)
 	default:
-		h.forwardH1(w, r, x, &fw)
+		h.forwardH1(w, r, x, fw)
 	}
 }
 
@@ -156,6 +169,10 @@ type forwarded struct {
 	query   string // raw query, without '?'
 	client  string // client IP
 	trusted bool
+	// chain runs the route's plugins; nil without plugins.
+	chain *chain
+	// hostOverride is a Host a plugin set through :authority.
+	hostOverride string
 }
 
 func (f *forwarded) isTrusted(s *Snapshot) bool {
@@ -351,6 +368,13 @@ func (h *Handler) roundTripH1(w http.ResponseWriter, r *http.Request, x *exchang
 	// c.head belongs to the connection: once finishConn pools it, another
 	// request may reuse it, so nothing of it is read after that.
 	status := head.status
+	if fw.chain != nil {
+		var ok bool
+		if status, ok = fw.chain.responseHeaders(w, r, hdr, status, bodyless); !ok {
+			c.release(false)
+			return result{outcome: outcomeDone, status: head.status}
+		}
+	}
 	w.WriteHeader(status)
 	if bodyless {
 		h.finishConn(c, head, true)

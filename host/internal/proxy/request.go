@@ -28,7 +28,9 @@ func (h *Handler) writeRequestHead(c *upConn, r *http.Request, x *exchange, fw *
 		bw.WriteString(fw.query)
 	}
 	bw.WriteString(" HTTP/1.1\r\nHost: ")
-	if rt.PreserveHost {
+	if fw.hostOverride != "" {
+		bw.WriteString(fw.hostOverride)
+	} else if rt.PreserveHost {
 		bw.WriteString(r.Host)
 	} else {
 		bw.WriteString(svc.HostHeader)

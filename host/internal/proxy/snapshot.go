@@ -20,6 +20,9 @@ type Snapshot struct {
 
 	Services  []*Service
 	Balancers map[string]*upstream.Balancer // by upstream name (explicit upstreams)
+	// Plugins are the running wasm plugins, by reuse key (module digest,
+	// name, configuration and options).
+	Plugins map[string]*Plugin
 	Options   Options
 	// Hash identifies the config the snapshot was built from.
 	Hash [32]byte
@@ -53,6 +56,9 @@ type Route struct {
 	Protocols         uint8
 	HTTPSRedirectCode int
 	PathHandlingV1    bool
+	// Plugins run on the route's requests, in order (already resolved
+	// from global, service and route scopes by precedence and priority).
+	Plugins []*Plugin
 }
 
 // Protocol bits for Route.Protocols.

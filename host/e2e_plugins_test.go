@@ -1,0 +1,203 @@
+package host_test
+
+import (
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/weirproxy/weir/host"
+)
+
+// moduleRef is the file:// reference of a committed plugin module.
+func moduleRef(t testing.TB, rel string) string {
+	t.Helper()
+	abs, err := filepath.Abs(filepath.Join("..", rel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return "file://" + abs
+}
+
+// TestE2EGoSDKPlugins runs the Go SDK's compiled examples through real
+// HTTP requests: a header-rewriting plugin on a service, and an auth
+// plugin answering locally on one route.
+func TestE2EGoSDKPlugins(t *testing.T) {
+	if testing.Short() {
+		t.Skip("compiles Go-built wasm modules")
+	}
+	be := newBackend(t, "b1", nil)
+	headers := moduleRef(t, "sdk/go/examples/headers/headers.wasm")
+	auth := moduleRef(t, "sdk/go/examples/auth/auth.wasm")
+	srv := startWeir(t, `
+_format_version: "3.0"
+services:
+  - name: api
+    url: http://`+be.Addr()+`
+    plugins:
+      - name: `+headers+`
+        config: {value: from-plugin}
+    routes:
+      - name: open
+        paths: [/open]
+      - name: guarded
+        paths: [/guarded]
+        plugins:
+          - name: `+auth+`
+            priority: 10
+            config: {keys: [k1, k2]}
+`)
+	c := newClient(t)
+
+	// The service-wide plugin rewrites both directions.
+	r := get(t, c, proxyURL(srv)+"/open/x")
+	if r.Status != 200 {
+		t.Fatalf("open: status %d body %s", r.Status, r.Body)
+	}
+	if got := be.Last(t).Header.Get("X-Weir-Example"); got != "from-plugin" {
+		t.Fatalf("upstream saw x-weir-example %q, want the configured value", got)
+	}
+	if got := r.Header.Get("X-Powered-By"); got != "weir-go-sdk" {
+		t.Fatalf("response x-powered-by %q, want weir-go-sdk", got)
+	}
+
+	// The route's auth plugin answers locally without a key...
+	hits := be.Hits.Load()
+	r = get(t, c, proxyURL(srv)+"/guarded/x")
+	if r.Status != http.StatusUnauthorized || !strings.Contains(string(r.Body), `"Unauthorized"`) {
+		t.Fatalf("guarded without key: %d %s", r.Status, r.Body)
+	}
+	if r.Header.Get("Www-Authenticate") != "Key" {
+		t.Fatalf("www-authenticate %q", r.Header.Get("Www-Authenticate"))
+	}
+	if be.Hits.Load() != hits {
+		t.Fatal("a request refused by the auth plugin reached the upstream")
+	}
+	// ...and with a bad key...
+	req, _ := http.NewRequest("GET", proxyURL(srv)+"/guarded/x", nil)
+	req.Header.Set("X-Api-Key", "nope")
+	if r = do(t, c, req); r.Status != http.StatusUnauthorized {
+		t.Fatalf("guarded with a wrong key: %d", r.Status)
+	}
+	// ...and lets a good key through without forwarding it. The route
+	// also inherits the service's header plugin (a different name, so
+	// both run: precedence only picks between instances of one name).
+	req, _ = http.NewRequest("GET", proxyURL(srv)+"/guarded/x", nil)
+	req.Header.Set("X-Api-Key", "k2")
+	if r = do(t, c, req); r.Status != 200 {
+		t.Fatalf("guarded with a good key: %d %s", r.Status, r.Body)
+	}
+	last := be.Last(t)
+	if last.Header.Get("X-Api-Key") != "" {
+		t.Fatal("the credential was forwarded upstream")
+	}
+	if last.Header.Get("X-Weir-Example") != "from-plugin" {
+		t.Fatal("the service-scoped plugin did not run on the route")
+	}
+}
+
+// TestE2EPluginConfigErrors: a plugin the host cannot load, or whose
+// configuration the plugin rejects, fails the whole config with an error
+// naming it, and the running config keeps serving.
+func TestE2EPluginConfigErrors(t *testing.T) {
+	if testing.Short() {
+		t.Skip("compiles Go-built wasm modules")
+	}
+	be := newBackend(t, "b1", nil)
+	good := `
+_format_version: "3.0"
+services:
+  - name: api
+    url: http://` + be.Addr() + `
+    routes: [{name: r, paths: [/]}]
+`
+	srv := startWeir(t, good)
+	tests := []struct {
+		name    string
+		plugins string
+		want    string
+	}{
+		{name: "unknown built-in", plugins: `[{name: key-auth}]`, want: `plugins[0] (plugin "key-auth")`},
+		{name: "missing module file", plugins: `[{name: "file:///nonexistent/x.wasm"}]`, want: "no such file"},
+		{name: "relative module path", plugins: `[{name: "file://rel/x.wasm"}]`, want: "absolute"},
+		{name: "not wasm", plugins: `[{name: "` + moduleRef(t, "go.mod") + `"}]`, want: "plugins[0]"},
+		{name: "oci not yet", plugins: `[{name: "oci://registry.example/p:1"}]`, want: "not supported yet"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := srv.Apply([]byte(good + "plugins: " + tc.plugins + "\n"))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Apply: %v, want an error containing %q", err, tc.want)
+			}
+			if r := get(t, newClient(t), proxyURL(srv)+"/"); r.Status != 200 {
+				t.Fatalf("the running config stopped serving: %d", r.Status)
+			}
+		})
+	}
+}
+
+var _ = host.Prepare
+
+// TestE2EPluginFailurePolicy drives a misbehaving plugin through Weir: an
+// infinite loop or a trap costs only its own request (503 when the plugin
+// fails closed, skipped when it fails open), the same route serves the next
+// request on a fresh instance, and a route without the plugin never notices.
+func TestE2EPluginFailurePolicy(t *testing.T) {
+	be := newBackend(t, "b1", nil)
+	mod := moduleRef(t, "host/internal/wasm/testdata/plugin.wasm")
+	srv := startWeir(t, `
+_format_version: "3.0"
+services:
+  - name: api
+    url: http://`+be.Addr()+`
+    routes:
+      - name: closed
+        paths: [/closed]
+        plugins: [{name: "`+mod+`"}]
+      - name: open
+        paths: [/open]
+        plugins: [{name: "`+mod+`", fail_policy: open}]
+      - name: plain
+        paths: [/plain]
+`)
+	c := newClient(t)
+	send := func(path, mode string) response {
+		req, _ := http.NewRequest("GET", proxyURL(srv)+path, nil)
+		if mode != "" {
+			req.Header.Set("X-Mode", mode)
+		}
+		return do(t, c, req)
+	}
+	tests := []struct {
+		name, path, mode string
+		wantStatus       int
+		wantMarked       bool // the plugin's x-wasm header reached the upstream
+	}{
+		{name: "healthy plugin adds its header", path: "/closed", wantStatus: 200, wantMarked: true},
+		{name: "infinite loop, fail closed", path: "/closed", mode: "l", wantStatus: 503},
+		{name: "same route recovers", path: "/closed", wantStatus: 200, wantMarked: true},
+		{name: "trap, fail closed", path: "/closed", mode: "u", wantStatus: 503},
+		{name: "recovers after a trap", path: "/closed", wantStatus: 200, wantMarked: true},
+		{name: "infinite loop, fail open: skipped", path: "/open", mode: "l", wantStatus: 200},
+		{name: "route without the plugin", path: "/plain", wantStatus: 200},
+		{name: "local response from the plugin", path: "/closed", mode: "p", wantStatus: 403},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			before := be.Hits.Load()
+			r := send(tc.path, tc.mode)
+			if r.Status != tc.wantStatus {
+				t.Fatalf("status %d, want %d (body %s)", r.Status, tc.wantStatus, r.Body)
+			}
+			if tc.wantStatus != 200 {
+				if be.Hits.Load() != before {
+					t.Fatal("a refused request reached the upstream")
+				}
+				return
+			}
+			if got := be.Last(t).Header.Get("X-Wasm") == "1"; got != tc.wantMarked {
+				t.Fatalf("upstream saw x-wasm=%v, want %v", got, tc.wantMarked)
+			}
+		})
+	}
+}

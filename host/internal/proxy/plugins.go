@@ -1,0 +1,553 @@
+package proxy
+
+import (
+	"encoding/binary"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/weirproxy/weir/abi"
+	"github.com/weirproxy/weir/host/internal/httpwire"
+	"github.com/weirproxy/weir/host/internal/wasm"
+)
+
+// Plugin is a wasm plugin instance attached to a route.
+type Plugin struct {
+	Name     string
+	Wasm     *wasm.Plugin
+	FailOpen bool
+}
+
+// MsgPluginFailed answers a request whose fail-closed plugin broke.
+const MsgPluginFailed = "A plugin failed to process the request"
+
+// chain runs a route's plugins over one request: request-header phases
+// in order, response-header phases in reverse order (as Envoy runs its
+// encoder filters), then on_log and done for every stream.
+//
+// Not yet implemented (issue: wasm plugin host): body and trailer
+// phases. Plugins see headers, properties and can answer locally; their
+// body callbacks are not called.
+type chain struct {
+	h       *Handler
+	rt      *Route
+	streams []*wasm.HTTPStream // nil entries: fail-open plugins skipped
+	host    chainHost
+}
+
+// chainHost is the request as plugins see it (wasm.StreamHost).
+type chainHost struct {
+	r       *http.Request
+	x       *exchange
+	fw      *forwarded
+	route   *Route
+	resp    http.Header // set during response phases
+	status  int
+	path    string // :path override (raw path and query); "" = unchanged
+	local   *localResponse
+	resumed chan struct{}
+	reset   bool
+	props   map[string][]byte
+}
+
+type localResponse struct {
+	status     int
+	body       []byte
+	headers    [][2]string
+	grpcStatus int32
+}
+
+// errPauseTimeout ends a request a plugin paused and never resumed.
+var errPauseTimeout = errors.New("plugin paused the request and never resumed it")
+
+// startChain creates the plugin streams and runs the request-header
+// phase. It reports false when the request was answered (local response,
+// failure) and must not be forwarded.
+func (h *Handler) startChain(w http.ResponseWriter, r *http.Request, x *exchange, rt *Route, fw *forwarded) (*chain, bool) {
+	c := &chain{h: h, rt: rt, streams: make([]*wasm.HTTPStream, len(rt.Plugins))}
+	c.host = chainHost{r: r, x: x, fw: fw, route: rt, resumed: make(chan struct{}, 1)}
+	eos := r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0
+	for i, p := range rt.Plugins {
+		s, err := p.Wasm.NewHTTPStream(&c.host)
+		if err == nil {
+			c.streams[i] = s
+			var act abi.Action
+			act, err = s.OnRequestHeaders(len(r.Header)+4, eos)
+			if err == nil && act != abi.ActionContinue && c.host.local == nil {
+				err = c.waitResume(fw)
+			}
+		}
+		if err != nil {
+			if p.FailOpen {
+				h.log.Warn("plugin failed; skipped (fail_policy open)", "plugin", p.Name, "route", rt.Name, "err", err)
+				c.streams[i] = nil
+				continue
+			}
+			h.log.Error("plugin failed; request refused (fail_policy closed)", "plugin", p.Name, "route", rt.Name, "err", err)
+			h.writeError(w, r, x, http.StatusServiceUnavailable, MsgPluginFailed)
+			c.end()
+			return nil, false
+		}
+		if c.host.reset {
+			c.end()
+			panic(http.ErrAbortHandler)
+		}
+		if c.host.local != nil {
+			h.writeLocal(w, r, x, c.host.local)
+			c.end()
+			return nil, false
+		}
+	}
+	if c.host.path != "" {
+		p, q, _ := strings.Cut(c.host.path, "?")
+		fw.path, fw.query, fw.strip = normalizePath(p), q, 0
+	}
+	return c, true
+}
+
+// waitResume blocks until a plugin that paused calls proxy_continue_stream
+// (typically from a callout's response) or answers locally.
+func (c *chain) waitResume(fw *forwarded) error {
+	t := time.NewTimer(fw.route.Service.ReadTimeout)
+	defer t.Stop()
+	select {
+	case <-c.host.resumed:
+		return nil
+	case <-t.C:
+		return errPauseTimeout
+	}
+}
+
+// responseHeaders runs the response-header phase on hdr (already holding
+// the upstream's headers) in reverse plugin order. It returns the status
+// to send, and false when a plugin answered locally instead (written).
+func (c *chain) responseHeaders(w http.ResponseWriter, r *http.Request, hdr http.Header, status int, eos bool) (int, bool) {
+	c.host.resp, c.host.status = hdr, status
+	for i := len(c.streams) - 1; i >= 0; i-- {
+		s := c.streams[i]
+		if s == nil {
+			continue
+		}
+		act, err := s.OnResponseHeaders(len(hdr)+1, eos)
+		if err == nil && act != abi.ActionContinue && c.host.local == nil {
+			err = c.waitResume(c.host.fw)
+		}
+		if err != nil {
+			p := c.rt.Plugins[i]
+			if p.FailOpen {
+				c.h.log.Warn("plugin failed; skipped (fail_policy open)", "plugin", p.Name, "route", c.rt.Name, "err", err)
+				continue
+			}
+			c.h.log.Error("plugin failed; response refused (fail_policy closed)", "plugin", p.Name, "route", c.rt.Name, "err", err)
+			c.h.writeError(w, r, c.host.x, http.StatusServiceUnavailable, MsgPluginFailed)
+			return 0, false
+		}
+		if c.host.reset {
+			panic(http.ErrAbortHandler)
+		}
+		if c.host.local != nil {
+			c.h.writeLocal(w, r, c.host.x, c.host.local)
+			return 0, false
+		}
+	}
+	return c.host.status, true
+}
+
+// end runs on_log and done for every stream, once the response is out.
+func (c *chain) end() {
+	for i, s := range c.streams {
+		if s == nil {
+			continue
+		}
+		if err := s.OnLog(); err != nil {
+			c.h.log.Warn("plugin on_log failed", "plugin", c.rt.Plugins[i].Name, "err", err)
+		}
+		if err := s.Done(); err != nil {
+			c.h.log.Warn("plugin done failed", "plugin", c.rt.Plugins[i].Name, "err", err)
+		}
+	}
+}
+
+// writeLocal sends a plugin's local response.
+func (h *Handler) writeLocal(w http.ResponseWriter, r *http.Request, x *exchange, lr *localResponse) {
+	hdr := w.Header()
+	for k := range hdr {
+		delete(hdr, k)
+	}
+	for _, kv := range lr.headers {
+		hdr.Add(kv[0], kv[1])
+	}
+	h.commonHeaders(hdr, x, true)
+	if lr.grpcStatus >= 0 && isGRPC(r) {
+		hdr.Set("Content-Type", "application/grpc")
+		hdr.Set("Grpc-Status", strconv.Itoa(int(lr.grpcStatus)))
+		if len(lr.body) > 0 {
+			hdr.Set("Grpc-Message", string(lr.body))
+		}
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	hdr.Set("Content-Length", strconv.Itoa(len(lr.body)))
+	w.WriteHeader(lr.status)
+	if r.Method != http.MethodHead {
+		w.Write(lr.body)
+	}
+}
+
+// --- wasm.StreamHost ---
+
+func (c *chainHost) mapFor(m abi.MapType) (http.Header, bool) {
+	switch m {
+	case abi.MapHTTPRequestHeaders:
+		return c.r.Header, true
+	case abi.MapHTTPResponseHeaders:
+		if c.resp != nil {
+			return c.resp, true
+		}
+	}
+	return nil, false
+}
+
+func (c *chainHost) pseudo(m abi.MapType, key string) (string, bool) {
+	if m == abi.MapHTTPResponseHeaders {
+		if key == ":status" {
+			return strconv.Itoa(c.status), true
+		}
+		return "", false
+	}
+	switch key {
+	case ":method":
+		return c.r.Method, true
+	case ":path":
+		if c.path != "" {
+			return c.path, true
+		}
+		return c.r.RequestURI, true
+	case ":authority":
+		return c.r.Host, true
+	case ":scheme":
+		return scheme(c.r), true
+	}
+	return "", false
+}
+
+// HeaderPairs implements wasm.StreamHost: pseudo-headers first, then the
+// fields with lower-case names, as HTTP/2 (and Envoy) present them.
+func (c *chainHost) HeaderPairs(m abi.MapType) ([][2]string, abi.Status) {
+	hdr, ok := c.mapFor(m)
+	if !ok {
+		return nil, abi.StatusNotFound
+	}
+	var out [][2]string
+	if m == abi.MapHTTPRequestHeaders {
+		for _, k := range []string{":authority", ":path", ":method", ":scheme"} {
+			v, _ := c.pseudo(m, k)
+			out = append(out, [2]string{k, v})
+		}
+	} else {
+		v, _ := c.pseudo(m, ":status")
+		out = append(out, [2]string{":status", v})
+	}
+	for k, vv := range hdr {
+		if strings.HasPrefix(k, http.TrailerPrefix) {
+			continue
+		}
+		lk := strings.ToLower(k)
+		for _, v := range vv {
+			out = append(out, [2]string{lk, v})
+		}
+	}
+	return out, abi.StatusOK
+}
+
+// HeaderValue implements wasm.StreamHost.
+func (c *chainHost) HeaderValue(m abi.MapType, key string) (string, abi.Status) {
+	hdr, ok := c.mapFor(m)
+	if !ok {
+		return "", abi.StatusNotFound
+	}
+	if strings.HasPrefix(key, ":") {
+		if v, ok := c.pseudo(m, key); ok {
+			return v, abi.StatusOK
+		}
+		return "", abi.StatusNotFound
+	}
+	if v := hdr[http.CanonicalHeaderKey(key)]; len(v) > 0 {
+		return v[0], abi.StatusOK
+	}
+	return "", abi.StatusNotFound
+}
+
+// validField refuses what would let a plugin split or smuggle a message.
+func validField(key, value string) bool {
+	if key == "" {
+		return false
+	}
+	for i := 0; i < len(key); i++ {
+		if !httpwire.IsTokenByte(key[i]) {
+			return false
+		}
+	}
+	for i := 0; i < len(value); i++ {
+		if b := value[i]; (b < ' ' && b != '\t') || b == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// protectedField lists fields that carry the message framing: plugins
+// cannot set them (Weir owns framing, as Envoy does).
+func protectedField(ck string) bool {
+	switch ck {
+	case "Content-Length", "Transfer-Encoding", "Connection", "Keep-Alive", "Upgrade", "Te", "Trailer":
+		return true
+	}
+	return false
+}
+
+func (c *chainHost) setPseudo(m abi.MapType, key, value string) abi.Status {
+	if m == abi.MapHTTPResponseHeaders {
+		if key != ":status" {
+			return abi.StatusBadArgument
+		}
+		n, err := strconv.Atoi(value)
+		if err != nil || n < 200 || n > 999 {
+			return abi.StatusBadArgument
+		}
+		c.status = n
+		return abi.StatusOK
+	}
+	for i := 0; i < len(value); i++ {
+		if value[i] <= ' ' || value[i] == 0x7f {
+			return abi.StatusBadArgument
+		}
+	}
+	switch key {
+	case ":path":
+		if value == "" || value[0] != '/' {
+			return abi.StatusBadArgument
+		}
+		c.path = value
+	case ":authority":
+		// Sent upstream as Host whatever preserve_host says, as Envoy
+		// forwards a filter's :authority.
+		c.r.Host = value
+		c.fw.hostOverride = value
+	case ":method":
+		for i := 0; i < len(value); i++ {
+			if !httpwire.IsTokenByte(value[i]) {
+				return abi.StatusBadArgument
+			}
+		}
+		c.r.Method = value
+	default:
+		return abi.StatusBadArgument
+	}
+	return abi.StatusOK
+}
+
+// AddHeader implements wasm.StreamHost.
+func (c *chainHost) AddHeader(m abi.MapType, key, value string) abi.Status {
+	hdr, ok := c.mapFor(m)
+	if !ok {
+		return abi.StatusNotFound
+	}
+	if strings.HasPrefix(key, ":") {
+		return c.setPseudo(m, key, value)
+	}
+	if !validField(key, value) {
+		return abi.StatusBadArgument
+	}
+	ck := http.CanonicalHeaderKey(key)
+	if protectedField(ck) {
+		return abi.StatusBadArgument
+	}
+	hdr[ck] = append(hdr[ck], value)
+	return abi.StatusOK
+}
+
+// ReplaceHeader implements wasm.StreamHost.
+func (c *chainHost) ReplaceHeader(m abi.MapType, key, value string) abi.Status {
+	hdr, ok := c.mapFor(m)
+	if !ok {
+		return abi.StatusNotFound
+	}
+	if strings.HasPrefix(key, ":") {
+		return c.setPseudo(m, key, value)
+	}
+	if !validField(key, value) {
+		return abi.StatusBadArgument
+	}
+	ck := http.CanonicalHeaderKey(key)
+	if protectedField(ck) {
+		return abi.StatusBadArgument
+	}
+	hdr[ck] = []string{value}
+	return abi.StatusOK
+}
+
+// RemoveHeader implements wasm.StreamHost.
+func (c *chainHost) RemoveHeader(m abi.MapType, key string) abi.Status {
+	hdr, ok := c.mapFor(m)
+	if !ok {
+		return abi.StatusNotFound
+	}
+	if strings.HasPrefix(key, ":") {
+		return abi.StatusBadArgument
+	}
+	ck := http.CanonicalHeaderKey(key)
+	if protectedField(ck) {
+		return abi.StatusBadArgument
+	}
+	delete(hdr, ck)
+	return abi.StatusOK
+}
+
+// SetHeaderPairs implements wasm.StreamHost.
+func (c *chainHost) SetHeaderPairs(m abi.MapType, pairs [][2]string) abi.Status {
+	hdr, ok := c.mapFor(m)
+	if !ok {
+		return abi.StatusNotFound
+	}
+	for _, kv := range pairs {
+		if !strings.HasPrefix(kv[0], ":") && !validField(kv[0], kv[1]) {
+			return abi.StatusBadArgument
+		}
+	}
+	for k := range hdr {
+		if !protectedField(k) {
+			delete(hdr, k)
+		}
+	}
+	for _, kv := range pairs {
+		if strings.HasPrefix(kv[0], ":") {
+			if st := c.setPseudo(m, kv[0], kv[1]); st != abi.StatusOK {
+				return st
+			}
+			continue
+		}
+		ck := http.CanonicalHeaderKey(kv[0])
+		if protectedField(ck) {
+			continue
+		}
+		hdr[ck] = append(hdr[ck], kv[1])
+	}
+	return abi.StatusOK
+}
+
+// BufferBytes implements wasm.StreamHost. Body buffers are not available
+// until the body phases are wired.
+func (c *chainHost) BufferBytes(b abi.BufferType, start, length int) ([]byte, abi.Status) {
+	return nil, abi.StatusNotFound
+}
+
+// BufferLen implements wasm.StreamHost.
+func (c *chainHost) BufferLen(b abi.BufferType) (int, abi.Status) { return 0, abi.StatusNotFound }
+
+// ReplaceBufferBytes implements wasm.StreamHost.
+func (c *chainHost) ReplaceBufferBytes(b abi.BufferType, start, length int, data []byte) abi.Status {
+	return abi.StatusNotFound
+}
+
+// Property implements wasm.StreamHost, with Envoy's attribute names and
+// encodings (strings raw, integers 8-byte little-endian) and Weir's own.
+func (c *chainHost) Property(path []string) ([]byte, abi.Status) {
+	key := strings.Join(path, ".")
+	if v, ok := c.props[key]; ok {
+		return v, abi.StatusOK
+	}
+	r := c.r
+	switch key {
+	case "request.path":
+		return []byte(r.RequestURI), abi.StatusOK
+	case "request.url_path":
+		return []byte(c.fw.path), abi.StatusOK
+	case "request.query":
+		return []byte(c.fw.query), abi.StatusOK
+	case "request.host":
+		return []byte(r.Host), abi.StatusOK
+	case "request.scheme":
+		return []byte(scheme(r)), abi.StatusOK
+	case "request.method":
+		return []byte(r.Method), abi.StatusOK
+	case "request.protocol":
+		return []byte(r.Proto), abi.StatusOK
+	case "request.id":
+		return []byte(c.x.id), abi.StatusOK
+	case "request.useragent":
+		return []byte(r.Header.Get("User-Agent")), abi.StatusOK
+	case "request.referer":
+		return []byte(r.Header.Get("Referer")), abi.StatusOK
+	case "source.address":
+		return []byte(r.RemoteAddr), abi.StatusOK
+	case "source.port":
+		if i := strings.LastIndexByte(r.RemoteAddr, ':'); i >= 0 {
+			if n, err := strconv.Atoi(r.RemoteAddr[i+1:]); err == nil {
+				return le64(int64(n)), abi.StatusOK
+			}
+		}
+	case "destination.port":
+		return le64(int64(localPort(r))), abi.StatusOK
+	case "route_name", "weir.route_name":
+		return []byte(c.route.Name), abi.StatusOK
+	case "cluster_name", "weir.service_name":
+		if c.route.Service != nil {
+			return []byte(c.route.Service.Name), abi.StatusOK
+		}
+	case "response.code":
+		if c.resp != nil {
+			return le64(int64(c.status)), abi.StatusOK
+		}
+	}
+	return nil, abi.StatusNotFound
+}
+
+func le64(n int64) []byte {
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], uint64(n))
+	return b[:]
+}
+
+// SetProperty implements wasm.StreamHost: values are readable later in
+// the stream, by this and the other plugins.
+func (c *chainHost) SetProperty(path []string, value []byte) abi.Status {
+	if c.props == nil {
+		c.props = map[string][]byte{}
+	}
+	c.props[strings.Join(path, ".")] = append([]byte(nil), value...)
+	return abi.StatusOK
+}
+
+// SendLocalResponse implements wasm.StreamHost.
+func (c *chainHost) SendLocalResponse(status int, details string, body []byte, headers [][2]string, grpcStatus int32) {
+	if status < 200 || status > 999 {
+		status = http.StatusInternalServerError
+	}
+	var hs [][2]string
+	for _, kv := range headers {
+		if validField(kv[0], kv[1]) && !protectedField(http.CanonicalHeaderKey(kv[0])) {
+			hs = append(hs, kv)
+		}
+	}
+	c.local = &localResponse{status: status, body: append([]byte(nil), body...), headers: hs, grpcStatus: grpcStatus}
+	c.signal()
+}
+
+// ContinueStream implements wasm.StreamHost.
+func (c *chainHost) ContinueStream(t abi.StreamType) { c.signal() }
+
+// CloseStream implements wasm.StreamHost: the request is reset.
+func (c *chainHost) CloseStream(t abi.StreamType) {
+	c.reset = true
+	c.signal()
+}
+
+func (c *chainHost) signal() {
+	select {
+	case c.resumed <- struct{}{}:
+	default:
+	}
+}

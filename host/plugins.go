@@ -1,0 +1,259 @@
+package host
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/weirproxy/weir/host/config"
+	"github.com/weirproxy/weir/host/internal/proxy"
+	"github.com/weirproxy/weir/host/internal/wasm"
+)
+
+// pluginLoader turns plugin entries into running wasm plugins. It owns
+// the process's one wasm engine (created on first use, with a persistent
+// compilation cache) and reuses a previous snapshot's plugin when its
+// module, configuration and options are unchanged, so a reload does not
+// restart warm instances.
+type pluginLoader struct {
+	log *slog.Logger
+
+	mu     sync.Mutex
+	engine *wasm.Engine
+}
+
+func (l *pluginLoader) getEngine() (*wasm.Engine, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.engine != nil {
+		return l.engine, nil
+	}
+	dir := ""
+	if d, err := os.UserCacheDir(); err == nil {
+		dir = filepath.Join(d, "weir", "wasm-cache")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			dir = "" // fall back to an in-memory cache
+		}
+	}
+	e, err := wasm.NewEngine(wasm.EngineOptions{CacheDir: dir, Logger: l.log})
+	if err != nil {
+		return nil, err
+	}
+	l.engine = e
+	return e, nil
+}
+
+func (l *pluginLoader) close(ctx context.Context) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.engine != nil {
+		l.engine.Close(ctx)
+		l.engine = nil
+	}
+}
+
+// readModule resolves a plugin name to module bytes. Built-in names and
+// oci:// / https:// references arrive with later issues; until then they
+// are configuration errors, never silently skipped (a Kong file asking
+// for key-auth must not serve unauthenticated).
+func readModule(name string) ([]byte, error) {
+	if !strings.Contains(name, "://") {
+		return nil, fmt.Errorf("unknown plugin %q: Weir has no built-in plugins yet; reference a module with file:///path/to/plugin.wasm", name)
+	}
+	u, err := url.Parse(name)
+	if err != nil {
+		return nil, fmt.Errorf("module reference %q: %v", name, err)
+	}
+	switch u.Scheme {
+	case "file":
+		if u.Host != "" && u.Host != "localhost" {
+			return nil, fmt.Errorf("module reference %q: file URLs name a local absolute path (file:///...)", name)
+		}
+		if !filepath.IsAbs(u.Path) {
+			return nil, fmt.Errorf("module reference %q: the path must be absolute", name)
+		}
+		return os.ReadFile(u.Path)
+	case "oci", "https", "http":
+		return nil, fmt.Errorf("module reference %q: %s:// modules are not supported yet; use file://", name, u.Scheme)
+	}
+	return nil, fmt.Errorf("module reference %q: unknown scheme %q", name, u.Scheme)
+}
+
+// pluginKey identifies a plugin instance for reuse across reloads.
+func pluginKey(p *config.Plugin, digest string) string {
+	h := sha256.New()
+	for _, part := range [][]byte{[]byte(p.Name), []byte(digest), compactJSON(p.Config), []byte(p.RootID),
+		compactJSON(p.VMConfig), []byte(p.FailPolicy)} {
+		h.Write(part)
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func compactJSON(b json.RawMessage) []byte {
+	var buf bytes.Buffer
+	if json.Compact(&buf, b) != nil {
+		return b
+	}
+	return buf.Bytes()
+}
+
+// buildPlugins starts (or reuses) every enabled plugin of cfg and returns
+// them by index in cfg.Plugins (nil for skipped ones), plus the set by
+// reuse key. On error, the plugins it started are closed again.
+func (l *pluginLoader) buildPlugins(cfg *config.Config, prev *proxy.Snapshot) (byIndex []*proxy.Plugin, set map[string]*proxy.Plugin, err error) {
+	byIndex = make([]*proxy.Plugin, len(cfg.Plugins))
+	set = map[string]*proxy.Plugin{}
+	var started []*proxy.Plugin
+	defer func() {
+		if err != nil {
+			for _, p := range started {
+				p.Wasm.Close(context.Background())
+			}
+		}
+	}()
+	for i := range cfg.Plugins {
+		cp := &cfg.Plugins[i]
+		if cp.Enabled != nil && !*cp.Enabled {
+			continue
+		}
+		where := fmt.Sprintf("plugins[%d] (plugin %q): name", i, cp.Name)
+		raw, rerr := readModule(cp.Name)
+		if rerr != nil {
+			return nil, nil, fmt.Errorf("%s: %w", where, rerr)
+		}
+		sum := sha256.Sum256(raw)
+		key := pluginKey(cp, hex.EncodeToString(sum[:]))
+		if p := set[key]; p != nil {
+			byIndex[i] = p
+			continue
+		}
+		if prev != nil && prev.Plugins[key] != nil {
+			p := prev.Plugins[key]
+			set[key], byIndex[i] = p, p
+			continue
+		}
+		eng, eerr := l.getEngine()
+		if eerr != nil {
+			return nil, nil, fmt.Errorf("%s: wasm engine: %w", where, eerr)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		mod, cerr := eng.Compile(ctx, cp.Name, raw)
+		if cerr != nil {
+			cancel()
+			return nil, nil, fmt.Errorf("%s: %w", where, cerr)
+		}
+		var cfgBytes []byte
+		if len(cp.Config) > 0 && string(cp.Config) != "null" {
+			cfgBytes = compactJSON(cp.Config)
+		}
+		var vmBytes []byte
+		if len(cp.VMConfig) > 0 && string(cp.VMConfig) != "null" {
+			vmBytes = compactJSON(cp.VMConfig)
+		}
+		wp, perr := eng.NewPlugin(ctx, mod, wasm.PluginOptions{
+			Name:     cp.Name,
+			RootID:   cp.RootID,
+			VMID:     cp.RootID,
+			VMConfig: vmBytes,
+			Config:   cfgBytes,
+			FailOpen: cp.FailPolicy == "open",
+			Logger:   l.log.With("plugin", cp.Name),
+		})
+		cancel()
+		if perr != nil {
+			return nil, nil, fmt.Errorf("plugins[%d] (plugin %q): config: %w", i, cp.Name, perr)
+		}
+		p := &proxy.Plugin{Name: cp.Name, Wasm: wp, FailOpen: cp.FailPolicy == "open"}
+		started = append(started, p)
+		set[key], byIndex[i] = p, p
+	}
+	return byIndex, set, nil
+}
+
+// routePlugins resolves the plugins that run on a route, as Kong does:
+// for each plugin name the most specific instance wins (route+service,
+// then route, then service, then global) and instances are never merged;
+// the chain is ordered by priority (higher first), then by name.
+// Consumer-scoped instances apply once a consumer is authenticated,
+// which arrives with the authentication plugins.
+func routePlugins(cfg *config.Config, byIndex []*proxy.Plugin, cr *config.Route) []*proxy.Plugin {
+	type pick struct {
+		spec, prio int
+		name       string
+		p          *proxy.Plugin
+	}
+	best := map[string]pick{}
+	for i := range cfg.Plugins {
+		cp := &cfg.Plugins[i]
+		if byIndex[i] == nil || cp.Consumer != "" {
+			continue
+		}
+		routeMatch := cp.Route != "" && (cp.Route == cr.Name || (cr.ID != "" && cp.Route == cr.ID))
+		svcMatch := cp.Service != "" && cp.Service == cr.Service
+		spec := -1
+		switch {
+		case cp.Route != "" && cp.Service != "":
+			if routeMatch && svcMatch {
+				spec = 3
+			}
+		case cp.Route != "":
+			if routeMatch {
+				spec = 2
+			}
+		case cp.Service != "":
+			if svcMatch {
+				spec = 1
+			}
+		default:
+			spec = 0
+		}
+		if spec < 0 {
+			continue
+		}
+		if b, ok := best[cp.Name]; ok && b.spec >= spec {
+			continue
+		}
+		prio := 0
+		if cp.Priority != nil {
+			prio = *cp.Priority
+		}
+		best[cp.Name] = pick{spec: spec, prio: prio, name: cp.Name, p: byIndex[i]}
+	}
+	picks := make([]pick, 0, len(best))
+	for _, b := range best {
+		picks = append(picks, b)
+	}
+	sort.Slice(picks, func(i, j int) bool {
+		if picks[i].prio != picks[j].prio {
+			return picks[i].prio > picks[j].prio
+		}
+		return picks[i].name < picks[j].name
+	})
+	out := make([]*proxy.Plugin, len(picks))
+	for i, p := range picks {
+		out[i] = p.p
+	}
+	return out
+}
+
+// closePlugins closes the plugins of old that keep is not using.
+func closePlugins(old, keep *proxy.Snapshot) {
+	for k, p := range old.Plugins {
+		if keep != nil && keep.Plugins[k] == p {
+			continue
+		}
+		p.Wasm.Close(context.Background())
+	}
+}
