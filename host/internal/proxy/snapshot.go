@@ -23,7 +23,7 @@ type Snapshot struct {
 	// Plugins are the running wasm plugins, by reuse key (module digest,
 	// name, configuration and options).
 	Plugins map[string]*Plugin
-	Options   Options
+	Options Options
 	// Hash identifies the config the snapshot was built from.
 	Hash [32]byte
 }
