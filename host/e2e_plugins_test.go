@@ -201,3 +201,45 @@ services:
 		})
 	}
 }
+
+// TestE2EPluginCallout: a plugin pauses the request, calls another
+// service by name (proxy_http_call), and on the response adds a header and
+// resumes; the upstream sees that header, the called service the
+// plugin's :authority. The requests are sequential because the test
+// plugin remembers the calling stream in a single global (concurrent
+// callouts through the host are covered by the wasm package's hammer test).
+func TestE2EPluginCallout(t *testing.T) {
+	be := newBackend(t, "main", nil)
+	side := newBackend(t, "side", nil)
+	mod := moduleRef(t, "host/internal/wasm/testdata/plugin.wasm")
+	srv := startWeir(t, `
+_format_version: "3.0"
+services:
+  - name: up
+    url: http://`+side.Addr()+`
+  - name: api
+    url: http://`+be.Addr()+`
+    routes:
+      - name: r
+        paths: [/]
+        plugins: [{name: "`+mod+`"}]
+`)
+	c := newClient(t)
+	const n = 8
+	for i := 0; i < n; i++ {
+		req, _ := http.NewRequest("GET", proxyURL(srv)+"/x", nil)
+		req.Header.Set("X-Mode", "c")
+		if r := do(t, c, req); r.Status != 200 {
+			t.Fatalf("request %d: status %d", i, r.Status)
+		}
+		if be.Last(t).Header.Get("X-Callout") == "" {
+			t.Fatalf("request %d: the upstream did not see the header added from the callout response", i)
+		}
+	}
+	if got := side.Hits.Load(); got != n {
+		t.Fatalf("the called service saw %d callouts, want %d", got, n)
+	}
+	if h := side.Last(t).Host; h != "svc" {
+		t.Fatalf("callout Host %q, want the plugin's :authority", h)
+	}
+}

@@ -27,7 +27,8 @@ import (
 // module, configuration and options are unchanged, so a reload does not
 // restart warm instances.
 type pluginLoader struct {
-	log *slog.Logger
+	log      *slog.Logger
+	callouts wasm.CalloutDispatcher
 
 	mu     sync.Mutex
 	engine *wasm.Engine
@@ -170,6 +171,7 @@ func (l *pluginLoader) buildPlugins(cfg *config.Config, prev *proxy.Snapshot) (b
 			Config:   cfgBytes,
 			FailOpen: cp.FailPolicy == "open",
 			Logger:   l.log.With("plugin", cp.Name),
+			Callouts: l.callouts,
 		})
 		cancel()
 		if perr != nil {

@@ -64,6 +64,10 @@ type Server struct {
 	tr   *proxy.Transport
 	h    *proxy.Handler
 	pl   *pluginLoader
+	// callouts serves plugins' proxy_http_call; it reads s.h, which is
+	// set before any plugin can call out (plugins are started first, but
+	// their callouts only happen on requests).
+	callouts *calloutDispatcher
 
 	mu      sync.Mutex // serializes Apply
 	cfg     atomic.Pointer[config.Config]
@@ -108,6 +112,13 @@ func New(opts Options) (*Server, error) {
 	}
 	s := &Server{opts: opts, log: opts.Logger, tr: proxy.NewTransport(), started: time.Now()}
 	s.pl = &pluginLoader{log: s.log}
+	s.callouts = newCalloutDispatcher(func() *proxy.Snapshot {
+		if s.h == nil {
+			return nil // a plugin calling out while it starts, before the first snapshot serves
+		}
+		return s.h.Snapshot()
+	}, s.log)
+	s.pl.callouts = s.callouts
 	snap, err := build(cfg, cfg.Hash(), nil, s.log, s.pl)
 	if err != nil {
 		s.tr.Close()
@@ -385,6 +396,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.retiredMu.Unlock()
 	closePlugins(snap, nil)
 	s.pl.close(context.Background())
+	s.callouts.close()
 	return err
 }
 
