@@ -1,6 +1,7 @@
 package host_test
 
 import (
+	"io"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -242,4 +243,74 @@ services:
 	if h := side.Last(t).Host; h != "svc" {
 		t.Fatalf("callout Host %q, want the plugin's :authority", h)
 	}
+}
+
+// TestE2EPluginBodies: a plugin that buffers each body to its end and
+// rewrites it (after removing content-length, as Envoy plugins do) sees
+// the whole body, whatever size and framing the client used, and both
+// sides get the rewritten bytes; a body over the buffer cap is refused
+// with 413 before the upstream answers.
+func TestE2EPluginBodies(t *testing.T) {
+	be := newBackend(t, "b1", func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		w.Header().Set("Content-Type", "text/plain")
+		w.Write([]byte("echo:"))
+		w.Write(b)
+	})
+	mod := moduleRef(t, "host/testdata/body.wasm")
+	srv := startWeir(t, `
+_format_version: "3.0"
+services:
+  - name: api
+    url: http://`+be.Addr()+`
+    routes:
+      - name: r
+        paths: [/]
+        plugins: [{name: "`+mod+`"}]
+`)
+	c := newClient(t)
+	tests := []struct {
+		name    string
+		body    string
+		chunked bool
+	}{
+		{name: "small, content-length", body: "hello"},
+		{name: "small, chunked", body: "hello", chunked: true},
+		{name: "several reads", body: strings.Repeat("0123456789", 10000)},
+		{name: "several reads, chunked", body: strings.Repeat("abcdefghij", 10000), chunked: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var rd io.Reader = strings.NewReader(tc.body)
+			if tc.chunked {
+				rd = io.MultiReader(rd) // hides the length: the client sends it chunked
+			}
+			req, _ := http.NewRequest("POST", proxyURL(srv)+"/b", rd)
+			r := do(t, c, req)
+			if r.Status != 200 {
+				t.Fatalf("status %d body %.100s", r.Status, r.Body)
+			}
+			// The backend echoes what it received: "<<body>>" shows the
+			// request phase, the trailing "!!" the response phase.
+			if want := "echo:<<" + tc.body + ">>!!"; string(r.Body) != want {
+				t.Fatalf("client got %d bytes ...%q, want %d bytes ending in !!", len(r.Body), tail(r.Body), len(want))
+			}
+		})
+	}
+	t.Run("over the buffer cap", func(t *testing.T) {
+		hits := be.Hits.Load()
+		req, _ := http.NewRequest("POST", proxyURL(srv)+"/b", strings.NewReader(strings.Repeat("x", 2<<20)))
+		r := do(t, c, req)
+		if r.Status != http.StatusRequestEntityTooLarge {
+			t.Fatalf("status %d, want 413", r.Status)
+		}
+		_ = hits // the upstream may have seen the head; it never answered
+	})
+}
+
+func tail(b []byte) []byte {
+	if len(b) > 20 {
+		return b[len(b)-20:]
+	}
+	return b
 }

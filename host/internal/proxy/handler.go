@@ -305,7 +305,7 @@ func (h *Handler) roundTripH1(w http.ResponseWriter, r *http.Request, x *exchang
 	h.writeRequestHead(c, r, x, fw, s, hasBody, upgrade)
 	var err error
 	if hasBody {
-		err = h.writeBody(c, r, x, svc)
+		err = h.writeBody(c, r, x, fw)
 	}
 	if err == nil {
 		err = c.bw.Flush()
@@ -314,6 +314,14 @@ func (h *Handler) roundTripH1(w http.ResponseWriter, r *http.Request, x *exchang
 		if errors.Is(err, errClientBody) {
 			c.release(false)
 			return result{outcome: outcomeDone} // client aborted its upload
+		}
+		var stop *chainStop
+		if errors.As(err, &stop) {
+			// A plugin ended the request during its body phase: the
+			// upstream has a partial request, so its connection goes.
+			c.release(false)
+			h.stopRequest(w, r, x, fw, stop)
+			return result{outcome: outcomeDone}
 		}
 		// The upstream may have answered early (e.g. 413) and closed;
 		// fall through and try to read that answer.
@@ -380,7 +388,7 @@ func (h *Handler) roundTripH1(w http.ResponseWriter, r *http.Request, x *exchang
 		h.finishConn(c, head, true)
 		return result{outcome: outcomeDone, status: status}
 	}
-	clean := h.copyBody(w, &c.body, x.buf, head.contentLen < 0)
+	clean := h.copyBody(w, &c.body, x.buf, head.contentLen < 0, fw.chain)
 	h.finishConn(c, head, clean)
 	if !clean && c.body.Err != nil && !errors.Is(c.body.Err, errClientGone) {
 		// Upstream failed mid-body: the status is out, so the only honest
@@ -401,12 +409,26 @@ func (h *Handler) finishConn(c *upConn, head *respHead, clean bool) {
 // copyBody streams body to w. With flush set (unknown length: chunked,
 // close-delimited, SSE) it flushes whenever no more upstream bytes are
 // immediately available, so streams are not delayed by buffering.
-func (h *Handler) copyBody(w http.ResponseWriter, body *httpwire.BodyReader, buf []byte, flush bool) bool {
+func (h *Handler) copyBody(w http.ResponseWriter, body *httpwire.BodyReader, buf []byte, flush bool, ch *chain) bool {
 	fl, _ := w.(http.Flusher)
 	for {
 		n, err := body.Read(buf)
-		if n > 0 {
-			if _, werr := w.Write(buf[:n]); werr != nil {
+		eos := err == io.EOF
+		if err != nil && !eos {
+			return false
+		}
+		data := buf[:n]
+		if ch != nil {
+			var cerr error
+			if data, cerr = ch.responseBody(data, eos); cerr != nil {
+				// The head is out: aborting the client is the only signal.
+				h.log.Warn("plugin ended the response during its body phase", "route", ch.rt.Name, "err", cerr)
+				body.Err = cerr
+				return false
+			}
+		}
+		if len(data) > 0 {
+			if _, werr := w.Write(data); werr != nil {
 				body.Err = errClientGone
 				return false
 			}
@@ -414,11 +436,8 @@ func (h *Handler) copyBody(w http.ResponseWriter, body *httpwire.BodyReader, buf
 				fl.Flush()
 			}
 		}
-		if err == io.EOF {
+		if eos {
 			return true
-		}
-		if err != nil {
-			return false
 		}
 	}
 }

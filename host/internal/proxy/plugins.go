@@ -23,13 +23,14 @@ type Plugin struct {
 // MsgPluginFailed answers a request whose fail-closed plugin broke.
 const MsgPluginFailed = "A plugin failed to process the request"
 
-// chain runs a route's plugins over one request: request-header phases
-// in order, response-header phases in reverse order (as Envoy runs its
-// encoder filters), then on_log and done for every stream.
+// chain runs a route's plugins over one request: request phases in
+// order, response phases in reverse order (as Envoy runs its encoder
+// filters), then on_log and done for every stream. Bodies stream through
+// the body phases chunk by chunk; a plugin that pauses makes Weir buffer
+// (up to bodyCap: 413 for a request, an aborted response otherwise).
 //
-// Not yet implemented (issue: wasm plugin host): body and trailer
-// phases. Plugins see headers, properties and can answer locally; their
-// body callbacks are not called.
+// Not yet implemented: trailer phases, and body phases on HTTP/2
+// (gRPC) upstreams, whose bodies stream past the plugins.
 type chain struct {
 	h       *Handler
 	rt      *Route
@@ -50,6 +51,11 @@ type chainHost struct {
 	resumed chan struct{}
 	reset   bool
 	props   map[string][]byte
+
+	// Body bytes received and not yet passed on, as the plugins see them
+	// (HTTP_REQUEST_BODY / HTTP_RESPONSE_BODY).
+	reqBody, respBody []byte
+	reqOut, respOut   bool // the buffer was handed on: start afresh
 }
 
 type localResponse struct {
@@ -57,6 +63,123 @@ type localResponse struct {
 	body       []byte
 	headers    [][2]string
 	grpcStatus int32
+}
+
+// bodyCap bounds the body bytes held while a plugin pauses on them.
+const bodyCap = abi.DefaultBodyBufferBytes
+
+// chainStop ends a request from a body phase: a plugin failed (closed),
+// answered locally, reset the stream, or the buffer cap was exceeded.
+type chainStop struct {
+	status int
+	msg    string
+	local  *localResponse
+	reset  bool
+	log    string
+}
+
+func (e *chainStop) Error() string {
+	if e.log != "" {
+		return e.log
+	}
+	return e.msg
+}
+
+// stopRequest answers a request a plugin ended during its body phase.
+func (h *Handler) stopRequest(w http.ResponseWriter, r *http.Request, x *exchange, fw *forwarded, st *chainStop) {
+	if st.log != "" {
+		h.log.Warn(st.log, "route", fw.route.Name)
+	}
+	switch {
+	case st.reset:
+		panic(http.ErrAbortHandler)
+	case st.local != nil:
+		h.writeLocal(w, r, x, st.local)
+	default:
+		h.writeError(w, r, x, st.status, st.msg)
+	}
+}
+
+// MsgPayloadTooLarge is Kong's 413 message.
+const MsgPayloadTooLarge = "Request size limit exceeded"
+
+// requestBody runs the request-body phase for one chunk (data, possibly
+// empty at end of stream) and returns the bytes to forward now: the
+// buffered body once every plugin continues, nothing while one pauses.
+func (c *chain) requestBody(data []byte, eos bool) ([]byte, error) {
+	hs := &c.host
+	if hs.reqOut {
+		hs.reqBody, hs.reqOut = hs.reqBody[:0], false
+	}
+	hs.reqBody = append(hs.reqBody, data...)
+	if len(hs.reqBody) > bodyCap {
+		return nil, &chainStop{status: http.StatusRequestEntityTooLarge, msg: MsgPayloadTooLarge,
+			log: "request body over the plugin buffer cap"}
+	}
+	for i, s := range c.streams {
+		if s == nil {
+			continue
+		}
+		act, err := s.OnRequestBody(len(hs.reqBody), eos)
+		if stop := c.afterCall(i, err); stop != nil {
+			return nil, stop
+		}
+		if act != abi.ActionContinue && !eos {
+			return nil, nil // paused: keep buffering; later plugins see it when it continues
+		}
+	}
+	hs.reqOut = true
+	return hs.reqBody, nil
+}
+
+// responseBody is requestBody for the response, in reverse plugin order.
+func (c *chain) responseBody(data []byte, eos bool) ([]byte, error) {
+	hs := &c.host
+	if hs.respOut {
+		hs.respBody, hs.respOut = hs.respBody[:0], false
+	}
+	hs.respBody = append(hs.respBody, data...)
+	if len(hs.respBody) > bodyCap {
+		return nil, &chainStop{status: http.StatusInternalServerError, msg: MsgUnexpected,
+			log: "response body over the plugin buffer cap"}
+	}
+	for i := len(c.streams) - 1; i >= 0; i-- {
+		s := c.streams[i]
+		if s == nil {
+			continue
+		}
+		act, err := s.OnResponseBody(len(hs.respBody), eos)
+		if stop := c.afterCall(i, err); stop != nil {
+			return nil, stop
+		}
+		if act != abi.ActionContinue && !eos {
+			return nil, nil
+		}
+	}
+	hs.respOut = true
+	return hs.respBody, nil
+}
+
+// afterCall applies the failure policy and the stream effects of a body
+// phase call.
+func (c *chain) afterCall(i int, err error) *chainStop {
+	if err != nil {
+		p := c.rt.Plugins[i]
+		if p.FailOpen {
+			c.h.log.Warn("plugin failed; skipped (fail_policy open)", "plugin", p.Name, "route", c.rt.Name, "err", err)
+			c.streams[i] = nil
+			return nil
+		}
+		return &chainStop{status: http.StatusServiceUnavailable, msg: MsgPluginFailed,
+			log: "plugin failed in a body phase (fail_policy closed): " + err.Error()}
+	}
+	if c.host.reset {
+		return &chainStop{reset: true}
+	}
+	if lr := c.host.local; lr != nil {
+		return &chainStop{local: lr}
+	}
+	return nil
 }
 
 // errPauseTimeout ends a request a plugin paused and never resumed.
@@ -389,7 +512,9 @@ func (c *chainHost) ReplaceHeader(m abi.MapType, key, value string) abi.Status {
 	return abi.StatusOK
 }
 
-// RemoveHeader implements wasm.StreamHost.
+// RemoveHeader implements wasm.StreamHost. Removing content-length is
+// how a plugin says it will change the body's length (as with Envoy):
+// the body then goes chunked.
 func (c *chainHost) RemoveHeader(m abi.MapType, key string) abi.Status {
 	hdr, ok := c.mapFor(m)
 	if !ok {
@@ -399,6 +524,13 @@ func (c *chainHost) RemoveHeader(m abi.MapType, key string) abi.Status {
 		return abi.StatusBadArgument
 	}
 	ck := http.CanonicalHeaderKey(key)
+	if ck == "Content-Length" {
+		delete(hdr, ck)
+		if m == abi.MapHTTPRequestHeaders && c.r.ContentLength > 0 {
+			c.r.ContentLength = -1
+		}
+		return abi.StatusOK
+	}
 	if protectedField(ck) {
 		return abi.StatusBadArgument
 	}
@@ -438,18 +570,78 @@ func (c *chainHost) SetHeaderPairs(m abi.MapType, pairs [][2]string) abi.Status 
 	return abi.StatusOK
 }
 
-// BufferBytes implements wasm.StreamHost. Body buffers are not available
-// until the body phases are wired.
+func (c *chainHost) body(b abi.BufferType) (*[]byte, bool) {
+	switch b {
+	case abi.BufferHTTPRequestBody:
+		if c.reqOut {
+			c.reqBody, c.reqOut = c.reqBody[:0], false
+		}
+		return &c.reqBody, true
+	case abi.BufferHTTPResponseBody:
+		if c.respOut {
+			c.respBody, c.respOut = c.respBody[:0], false
+		}
+		return &c.respBody, true
+	}
+	return nil, false
+}
+
+// BufferBytes implements wasm.StreamHost: the body bytes received and
+// not yet passed on.
 func (c *chainHost) BufferBytes(b abi.BufferType, start, length int) ([]byte, abi.Status) {
-	return nil, abi.StatusNotFound
+	buf, ok := c.body(b)
+	if !ok {
+		return nil, abi.StatusNotFound
+	}
+	if start < 0 || length < 0 {
+		return nil, abi.StatusBadArgument
+	}
+	if start > len(*buf) {
+		start = len(*buf)
+	}
+	end := start + length
+	if end > len(*buf) || end < start {
+		end = len(*buf)
+	}
+	return (*buf)[start:end], abi.StatusOK
 }
 
 // BufferLen implements wasm.StreamHost.
-func (c *chainHost) BufferLen(b abi.BufferType) (int, abi.Status) { return 0, abi.StatusNotFound }
+func (c *chainHost) BufferLen(b abi.BufferType) (int, abi.Status) {
+	buf, ok := c.body(b)
+	if !ok {
+		return 0, abi.StatusNotFound
+	}
+	return len(*buf), abi.StatusOK
+}
 
-// ReplaceBufferBytes implements wasm.StreamHost.
+// ReplaceBufferBytes implements wasm.StreamHost: length bytes at start
+// are replaced by data ((0,0) prepends; start at or past the end appends).
 func (c *chainHost) ReplaceBufferBytes(b abi.BufferType, start, length int, data []byte) abi.Status {
-	return abi.StatusNotFound
+	buf, ok := c.body(b)
+	if !ok {
+		return abi.StatusNotFound
+	}
+	if start < 0 || length < 0 {
+		return abi.StatusBadArgument
+	}
+	old := *buf
+	if start > len(old) {
+		start = len(old)
+	}
+	end := start + length
+	if end > len(old) || end < start {
+		end = len(old)
+	}
+	if len(old)-(end-start)+len(data) > bodyCap {
+		return abi.StatusBadArgument
+	}
+	nb := make([]byte, 0, len(old)-(end-start)+len(data))
+	nb = append(nb, old[:start]...)
+	nb = append(nb, data...)
+	nb = append(nb, old[end:]...)
+	*buf = nb
+	return abi.StatusOK
 }
 
 // Property implements wasm.StreamHost, with Envoy's attribute names and

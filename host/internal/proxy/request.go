@@ -114,39 +114,63 @@ func writeForwarded(bw *bufio.Writer, prefix string, incoming []string, trusted 
 
 // writeBody streams the client's request body upstream: as is when its
 // length is known, chunked otherwise. The write deadline is refreshed per
-// chunk (Kong's write_timeout is the time between two writes).
-func (h *Handler) writeBody(c *upConn, r *http.Request, x *exchange, svc *Service) error {
+// chunk (Kong's write_timeout is the time between two writes). With
+// plugins, every chunk goes through their request-body phase first, and
+// is held back while one of them pauses (see chain.requestBody).
+func (h *Handler) writeBody(c *upConn, r *http.Request, x *exchange, fw *forwarded) error {
+	svc := fw.route.Service
 	buf := x.buf
 	chunked := r.ContentLength < 0
 	bw := c.bw
+	var sent int64
 	for {
 		n, rerr := r.Body.Read(buf)
-		if n > 0 {
-			c.armWrite(svc.WriteTimeout)
-			if chunked {
-				bw.Write(strconv.AppendInt(bw.AvailableBuffer(), int64(n), 16))
-				bw.WriteString("\r\n")
-			}
-			if _, err := bw.Write(buf[:n]); err != nil {
+		eos := rerr == io.EOF
+		if rerr != nil && !eos {
+			return errClientBody
+		}
+		data := buf[:n]
+		if fw.chain != nil {
+			var err error
+			if data, err = fw.chain.requestBody(data, eos); err != nil {
 				return err
 			}
+		}
+		if len(data) > 0 {
+			c.armWrite(svc.WriteTimeout)
+			if chunked {
+				bw.Write(strconv.AppendInt(bw.AvailableBuffer(), int64(len(data)), 16))
+				bw.WriteString("\r\n")
+			} else if sent+int64(len(data)) > r.ContentLength {
+				return errBodyLength
+			}
+			if _, err := bw.Write(data); err != nil {
+				return err
+			}
+			sent += int64(len(data))
 			if chunked {
 				bw.WriteString("\r\n")
 			}
 		}
-		if rerr == io.EOF {
+		if eos {
 			break
-		}
-		if rerr != nil {
-			return errClientBody
 		}
 	}
 	if chunked {
 		_, err := bw.WriteString("0\r\n\r\n")
 		return err
 	}
+	if sent != r.ContentLength {
+		return errBodyLength
+	}
 	return nil
 }
+
+// errBodyLength: a plugin changed the body's length but left its
+// Content-Length (plugins that resize a body remove content-length in the
+// headers phase, as with Envoy).
+var errBodyLength = &chainStop{status: http.StatusInternalServerError, msg: MsgUnexpected,
+	log: "a plugin changed the request body's length without removing content-length"}
 
 // skipRequestHeader reports client headers Weir never forwards as they
 // are: hop-by-hop fields, and the ones Weir sets itself.
