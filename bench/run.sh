@@ -29,6 +29,8 @@ Targets (default: $ALL_TARGETS):
   direct-shared  wrk -> backend; backend on the load core next to wrk
                  (where it sits for the proxied runs: the ceiling of the layout)
   weir nginx haproxy caddy httputil
+  weir-wasm      Weir with one wasm plugin that adds a request header
+                 (host/internal/wasm/testdata/plugin.wasm); opt-in with --only
                  wrk -> proxy (proxy core) -> backend (load core)
 
 Options (environment variable in brackets):
@@ -140,8 +142,8 @@ for t in "${_sel[@]}"; do
 	t="${t// /}"
 	[[ -n "$t" ]] || continue
 	case "$t" in
-	direct | direct-shared | weir | nginx | haproxy | caddy | httputil) ;;
-	*) die "unknown target '$t' (want direct, direct-shared, weir, nginx, haproxy, caddy, httputil)" ;;
+	direct | direct-shared | weir | weir-wasm | nginx | haproxy | caddy | httputil) ;;
+	*) die "unknown target '$t' (want direct, direct-shared, weir, weir-wasm, nginx, haproxy, caddy, httputil)" ;;
 	esac
 	[[ " ${TARGETS[*]-} " == *" $t "* ]] || TARGETS+=("$t")
 done
@@ -444,7 +446,7 @@ http://127.0.0.1:$2 {
 EOF
 }
 
-write_weir_conf() { # FILE PORT ADMIN_PORT STATUS_PORT BACKEND_PORT
+write_weir_conf() { # FILE PORT ADMIN_PORT STATUS_PORT BACKEND_PORT [PLUGIN_REF]
 	cat >"$1" <<EOF
 _format_version: "3.0"
 weir:
@@ -458,6 +460,9 @@ services:
   - name: all
     paths: [/]
 EOF
+	if [[ -n "${6:-}" ]]; then
+		printf '    plugins:\n    - name: "%s"\n' "$6" >>"$1"
+	fi
 }
 
 # ---------------------------------------------------------------- measurement
@@ -554,7 +559,7 @@ if selected caddy && ! ensure_caddy; then
 fi
 
 # Pre-build the repo's binaries (Weir may not build yet: then it is skipped).
-if selected weir; then
+if selected weir || selected weir-wasm; then
 	if [[ -n "$WEIR_BIN" ]]; then
 		[[ -x "$WEIR_BIN" ]] || die "--weir-bin $WEIR_BIN is not executable"
 	else
@@ -563,6 +568,7 @@ if selected weir; then
 			WEIR_BIN="$WORK/weir"
 		else
 			SKIP[weir]="./cmd/weir does not build (see below)"
+			SKIP[weir-wasm]="${SKIP[weir]}"
 			echo "run.sh: SKIPPING weir: go build ./cmd/weir failed:" >&2
 			tail -n 15 "$OUT_DIR/logs/weir-build.log" >&2 || true
 		fi
@@ -620,15 +626,19 @@ start_proxy() { # TARGET: start it and fill URL/SUBJECT, or record FAIL.
 			XDG_CONFIG_HOME="$WORK/caddy-home/config" XDG_DATA_HOME="$WORK/caddy-home/data" \
 			"$CADDY_BIN" run --config "$WORK/Caddyfile" --adapter caddyfile
 		;;
-	weir)
+	weir | weir-wasm)
 		free_port
 		aport=$PORT
 		free_port
 		sport=$PORT
-		write_weir_conf "$WORK/weir.yaml" "$port" "$aport" "$sport" "$BACKEND_PORT"
+		plugin=""
+		if [[ "$t" == weir-wasm ]]; then
+			plugin="file://$ROOT/host/internal/wasm/testdata/plugin.wasm"
+		fi
+		write_weir_conf "$WORK/weir.yaml" "$port" "$aport" "$sport" "$BACKEND_PORT" "$plugin"
 		# The flags repeat the config's addresses so that no WEIR_*_LISTEN
 		# variable in the environment can move a listener off loopback.
-		start weir "$PROXY_CORE" env GOMAXPROCS=1 "$WEIR_BIN" run --config "$WORK/weir.yaml" \
+		start "$t" "$PROXY_CORE" env GOMAXPROCS=1 "$WEIR_BIN" run --config "$WORK/weir.yaml" \
 			--proxy-listen "127.0.0.1:$port" --admin-listen "127.0.0.1:$aport" --status-listen "127.0.0.1:$sport"
 		ready_url="http://127.0.0.1:$sport/status/ready"
 		;;
