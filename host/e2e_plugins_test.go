@@ -20,16 +20,30 @@ func moduleRef(t testing.TB, rel string) string {
 	return "file://" + abs
 }
 
-// TestE2EGoSDKPlugins runs the Go SDK's compiled examples through real
-// HTTP requests: a header-rewriting plugin on a service, and an auth
-// plugin answering locally on one route.
-func TestE2EGoSDKPlugins(t *testing.T) {
+// sdkExamples lists the example plugins that every SDK ships with the
+// same behaviour (headers: rewrite both directions; auth: API key check
+// with a local 401), so one test proves them all.
+var sdkExamples = []struct{ sdk, dir string }{
+	{sdk: "go", dir: "sdk/go/examples"},
+	{sdk: "assemblyscript", dir: "sdk/assemblyscript/examples"},
+}
+
+// TestE2ESDKExamples runs each SDK's compiled examples through real HTTP
+// requests: a header-rewriting plugin on a service, and an auth plugin
+// answering locally on one route.
+func TestE2ESDKExamples(t *testing.T) {
 	if testing.Short() {
 		t.Skip("compiles Go-built wasm modules")
 	}
+	for _, ex := range sdkExamples {
+		t.Run(ex.sdk, func(t *testing.T) {
+			testSDKExamples(t, moduleRef(t, ex.dir+"/headers/headers.wasm"), moduleRef(t, ex.dir+"/auth/auth.wasm"))
+		})
+	}
+}
+
+func testSDKExamples(t *testing.T, headers, auth string) {
 	be := newBackend(t, "b1", nil)
-	headers := moduleRef(t, "sdk/go/examples/headers/headers.wasm")
-	auth := moduleRef(t, "sdk/go/examples/auth/auth.wasm")
 	srv := startWeir(t, `
 _format_version: "3.0"
 services:
