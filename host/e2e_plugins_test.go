@@ -26,6 +26,7 @@ func moduleRef(t testing.TB, rel string) string {
 var sdkExamples = []struct{ sdk, dir string }{
 	{sdk: "go", dir: "sdk/go/examples"},
 	{sdk: "assemblyscript", dir: "sdk/assemblyscript/examples"},
+	{sdk: "c", dir: "sdk/c/examples"},
 }
 
 // TestE2ESDKExamples runs each SDK's compiled examples through real HTTP
