@@ -50,15 +50,22 @@ type EngineOptions struct {
 type Engine struct {
 	log   *slog.Logger
 	cache wazero.CompilationCache
-	// rt compiles modules to validate them and fill the cache; each Plugin
-	// has its own runtime (per-plugin memory limit and env module).
-	rt wazero.Runtime
+	// rt and rtChecked compile modules to validate them and fill the
+	// cache: rt instrumented modules (no wazero termination checks),
+	// rtChecked the ones instrument cannot handle (wazero's checks, see
+	// instrument.go). Each Plugin has its own runtime (per-plugin memory
+	// limit and env module) with the same configuration.
+	rt, rtChecked wazero.Runtime
 
 	mu      sync.Mutex
 	modules map[[32]byte]*Module
 	closed  bool
 
 	shared sharedState
+
+	// noInstrument (tests) compiles every module as if instrument had
+	// failed, to exercise wazero's termination checks.
+	noInstrument bool
 }
 
 // NewEngine creates an Engine. Close it to release the compilation cache.
@@ -83,17 +90,19 @@ func NewEngine(opts EngineOptions) (*Engine, error) {
 		modules: make(map[[32]byte]*Module),
 	}
 	e.shared.init()
-	e.rt = wazero.NewRuntimeWithConfig(context.Background(), e.runtimeConfig(abi.MaxMemoryPages))
+	e.rt = wazero.NewRuntimeWithConfig(context.Background(), e.runtimeConfig(abi.MaxMemoryPages, false))
+	e.rtChecked = wazero.NewRuntimeWithConfig(context.Background(), e.runtimeConfig(abi.MaxMemoryPages, true))
 	return e, nil
 }
 
 // runtimeConfig is the configuration of every runtime of the engine: the
-// optimizing compiler, the shared cache, context-done closing (deadlines),
-// and a memory limit.
-func (e *Engine) runtimeConfig(memPages uint32) wazero.RuntimeConfig {
+// optimizing compiler, the shared cache, a memory limit, and wazero's
+// termination checks (context-done closing) only for modules that are not
+// instrumented.
+func (e *Engine) runtimeConfig(memPages uint32, checked bool) wazero.RuntimeConfig {
 	return wazero.NewRuntimeConfigCompiler().
 		WithCompilationCache(e.cache).
-		WithCloseOnContextDone(true).
+		WithCloseOnContextDone(checked).
 		WithMemoryLimitPages(memPages)
 }
 
@@ -108,7 +117,7 @@ func (e *Engine) Close(ctx context.Context) error {
 	e.closed = true
 	e.modules = nil
 	e.mu.Unlock()
-	return errors.Join(e.rt.Close(ctx), e.cache.Close(ctx))
+	return errors.Join(e.rt.Close(ctx), e.rtChecked.Close(ctx), e.cache.Close(ctx))
 }
 
 // Import is one function a module imports.
@@ -131,10 +140,21 @@ type Module struct {
 	// Exports lists the exported function names.
 	Exports []string
 
+	// wasm is what plugins instantiate: the instrumented module, or the
+	// original bytes when checked.
 	wasm     []byte
 	compiled wazero.CompiledModule
 	exports  map[string]struct{}
+	// checked: not instrumented; run under wazero's termination checks.
+	checked bool
+	// hasStart: the start section became the startFuncExport export.
+	hasStart bool
 }
+
+// Instrumented reports whether the module runs with Weir's deadline
+// instrumentation (the normal case) rather than wazero's slower
+// termination checks (a module the instrumentation could not rewrite).
+func (m *Module) Instrumented() bool { return !m.checked }
 
 // DigestHex returns the digest as lower-case hex.
 func (m *Module) DigestHex() string { return hex.EncodeToString(m.Digest[:]) }
@@ -163,13 +183,15 @@ func (e *Engine) Compile(ctx context.Context, name string, wasm []byte) (*Module
 	e.mu.Unlock()
 
 	// Compile outside the lock: it can take seconds for large modules.
-	own := bytes.Clone(wasm)
-	cm, err := e.rt.CompileModule(ctx, own)
+	m, err := e.compile(ctx, name, digest, wasm)
 	if err != nil {
-		return nil, fmt.Errorf("wasm: module %q: compile: %w", name, err)
+		return nil, err
 	}
-	m := &Module{Name: name, Digest: digest, wasm: own, compiled: cm, exports: make(map[string]struct{})}
+	cm := m.compiled
 	for n := range cm.ExportedFunctions() {
+		if n == startFuncExport && m.hasStart {
+			continue
+		}
 		m.Exports = append(m.Exports, n)
 		m.exports[n] = struct{}{}
 	}
@@ -198,6 +220,34 @@ func (e *Engine) Compile(ctx context.Context, name string, wasm []byte) (*Module
 		return prev, nil
 	}
 	e.modules[digest] = m
+	return m, nil
+}
+
+// compile instruments and compiles wasm, falling back to the original
+// bytes under wazero's termination checks when the instrumentation fails
+// or produces a module wazero rejects.
+func (e *Engine) compile(ctx context.Context, name string, digest [32]byte, wasm []byte) (*Module, error) {
+	m := &Module{Name: name, Digest: digest, exports: make(map[string]struct{})}
+	ins, ierr := instrument(wasm)
+	if e.noInstrument {
+		ierr = fmt.Errorf("%w: disabled", errInstrument)
+	}
+	if ierr == nil {
+		cm, err := e.rt.CompileModule(ctx, ins.wasm)
+		if err == nil {
+			m.wasm, m.compiled, m.hasStart = ins.wasm, cm, ins.hasStart
+			return m, nil
+		}
+		ierr = fmt.Errorf("%w: compiling the instrumented module: %w", errInstrument, err)
+	}
+	own := bytes.Clone(wasm)
+	cm, err := e.rtChecked.CompileModule(ctx, own)
+	if err != nil {
+		return nil, fmt.Errorf("wasm: module %q: compile: %w", name, err)
+	}
+	e.log.Warn("wasm module not instrumented; using wazero's slower termination checks",
+		"module", name, "reason", ierr)
+	m.wasm, m.compiled, m.checked = own, cm, true
 	return m, nil
 }
 

@@ -131,7 +131,12 @@ func (p *Plugin) stub(name string, nresults int) api.GoModuleFunc {
 
 func wrapHost(f hostFn) api.GoModuleFunc {
 	return func(ctx context.Context, mod api.Module, stack []uint64) {
-		in, _ := ctx.Value(instKey{}).(*instance)
+		var in *instance
+		if c, ok := ctx.(*callContext); ok {
+			in = c.in
+		} else {
+			in, _ = ctx.Value(instKey{}).(*instance)
+		}
 		if in == nil {
 			stack[0] = uint64(abi.StatusInternalFailure)
 			return
@@ -470,7 +475,7 @@ func hGetHeaderMapValue(ctx context.Context, in *instance, mem api.Memory, s []u
 		if hst != abi.StatusOK {
 			return hst
 		}
-		v, st = h.HeaderValue(m, string(k))
+		v, st = h.HeaderValue(m, in.strs.get(k))
 	}
 	if st == abi.StatusNotFound && in.abi == abi.V0_1_0 {
 		v, st = "", abi.StatusOK
@@ -478,10 +483,15 @@ func hGetHeaderMapValue(ctx context.Context, in *instance, mem api.Memory, s []u
 	if st != abi.StatusOK {
 		return st
 	}
-	return in.copyOut(ctx, mem, []byte(v), u32(s, 3), u32(s, 4))
+	// Copy through scratch: the guest allocator may move memory, and a
+	// []byte(v) conversion would allocate.
+	in.scratch = append(in.scratch[:0], v...)
+	return in.copyOut(ctx, mem, in.scratch, u32(s, 3), u32(s, 4))
 }
 
-func keyValue(mem api.Memory, s []uint64) (string, string, bool) {
+// keyValue reads the (key, value) of a header map call as strings, from
+// the instance's string cache when possible.
+func keyValue(in *instance, mem api.Memory, s []uint64) (string, string, bool) {
 	k, ok := read(mem, u32(s, 1), u32(s, 2))
 	if !ok {
 		return "", "", false
@@ -490,13 +500,13 @@ func keyValue(mem api.Memory, s []uint64) (string, string, bool) {
 	if !ok {
 		return "", "", false
 	}
-	return string(k), string(v), true
+	return in.strs.get(k), in.strs.get(v), true
 }
 
 // hAddHeaderMapValue: proxy_add_header_map_value(map, k_ptr, k_len, v_ptr,
 // v_len).
 func hAddHeaderMapValue(_ context.Context, in *instance, mem api.Memory, s []uint64) abi.Status {
-	k, v, ok := keyValue(mem, s)
+	k, v, ok := keyValue(in, mem, s)
 	if !ok {
 		return abi.StatusInvalidMemoryAccess
 	}
@@ -510,7 +520,7 @@ func hAddHeaderMapValue(_ context.Context, in *instance, mem api.Memory, s []uin
 // hReplaceHeaderMapValue: proxy_replace_header_map_value(map, k_ptr,
 // k_len, v_ptr, v_len).
 func hReplaceHeaderMapValue(_ context.Context, in *instance, mem api.Memory, s []uint64) abi.Status {
-	k, v, ok := keyValue(mem, s)
+	k, v, ok := keyValue(in, mem, s)
 	if !ok {
 		return abi.StatusInvalidMemoryAccess
 	}
@@ -531,7 +541,7 @@ func hRemoveHeaderMapValue(_ context.Context, in *instance, mem api.Memory, s []
 	if st != abi.StatusOK {
 		return st
 	}
-	return h.RemoveHeader(abi.MapType(u32(s, 0)), string(k))
+	return h.RemoveHeader(abi.MapType(u32(s, 0)), in.strs.get(k))
 }
 
 // hGetHeaderMapSize: proxy_get_header_map_size(map, ret_size_ptr) writes
@@ -551,6 +561,7 @@ func (in *instance) addEffect(e effect) abi.Status {
 		return abi.StatusNotFound
 	}
 	e.stream = in.effective
+	e.host = in.effective.host
 	in.effects = append(in.effects, e)
 	return abi.StatusOK
 }

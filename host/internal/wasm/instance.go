@@ -65,8 +65,12 @@ const (
 // effect is a stream effect requested by the guest during a call and
 // delivered to the StreamHost after the call returns.
 type effect struct {
-	kind   effectKind
+	kind effectKind
+	// stream identifies the requesting stream during the call; host is
+	// captured with it, so a delivery after Done (and a reuse of the
+	// HTTPStream's storage) cannot reach another request's host.
 	stream *HTTPStream
+	host   StreamHost
 	st     abi.StreamType
 	lr     *localResponse
 }
@@ -84,24 +88,27 @@ type calloutResult struct {
 	resp CalloutResponse
 }
 
+// instKey is the context key of the instance (see callContext).
 type instKey struct{}
 
 // instance is one wasm module instance of a plugin with its root context.
 // Guest calls are serialized by mu; every field below mu is guarded by it.
 type instance struct {
-	p       *Plugin
-	mod     api.Module
-	baseCtx context.Context
-	fns     [numCallbacks]api.Function
-	alloc   api.Function
-	abi     abi.Version
+	p     *Plugin
+	mod   api.Module
+	ctx   *callContext // the context of every guest call
+	wd    *watchdog
+	stop  api.MutableGlobal // the stop flag of an instrumented module
+	fns   [numCallbacks]api.Function
+	alloc api.Function
+	abi   abi.Version
 
 	active atomic.Int32 // pinned streams
 	broken atomic.Bool
 	done   chan struct{} // closed when the instance is discarded
 
 	mu         sync.Mutex
-	stack      [8]uint64
+	stack      [16]uint64 // params and results of one call (≥ any callback's)
 	allocStack [1]uint64
 	rootID     uint32
 	nextID     uint32
@@ -111,6 +118,7 @@ type instance struct {
 	fault      error // set by a host function when the guest allocator failed
 	effects    []effect
 	scratch    []byte
+	strs       strCache
 	callout    *calloutResult
 	nextToken  uint32
 	tickCh     chan time.Duration
@@ -130,7 +138,13 @@ func (p *Plugin) newInstance(ctx context.Context) (*instance, error) {
 		streams: make(map[uint32]*HTTPStream),
 		done:    make(chan struct{}),
 	}
-	in.baseCtx = context.WithValue(context.Background(), instKey{}, in)
+	in.strs.init()
+	in.ctx = &callContext{in: in}
+	checked := p.m.checked
+	if checked {
+		in.ctx.done = make(chan struct{})
+	}
+	in.wd = newWatchdog(in.onDeadline)
 	cfg := wazero.NewModuleConfig().
 		WithName("").
 		WithStartFunctions().
@@ -143,34 +157,85 @@ func (p *Plugin) newInstance(ctx context.Context) (*instance, error) {
 	for k, v := range p.opts.Env {
 		cfg = cfg.WithEnv(k, v)
 	}
-	sctx, cancel := context.WithTimeout(in.baseCtx, p.opts.StartTimeout)
-	defer cancel()
-	mod, err := p.rt.InstantiateModule(sctx, p.compiled, cfg)
+	// One deadline covers instantiation and the whole start sequence. An
+	// instrumented module runs no guest code while it is instantiated
+	// (its start section became startFuncExport), and its stop flag only
+	// exists afterwards; a checked one may run its start function.
+	var token uint64
+	if checked {
+		token, _ = in.wd.arm(p.opts.StartTimeout)
+	}
+	mod, err := p.rt.InstantiateModule(in.ctx, p.compiled, cfg)
 	if err != nil {
+		if checked && in.wd.disarm(token) {
+			err = deadlineError(p.opts.StartTimeout, err)
+		}
+		in.wd.stop()
 		return nil, fmt.Errorf("plugin %q: instantiate: %w", p.opts.Name, err)
 	}
 	in.mod = mod
+	if !checked {
+		g, ok := mod.ExportedGlobal(stopGlobalExport).(api.MutableGlobal)
+		if !ok {
+			in.wd.stop()
+			_ = mod.Close(context.Background())
+			return nil, fmt.Errorf("plugin %q: instantiate: instrumented module lacks %s", p.opts.Name, stopGlobalExport)
+		}
+		in.stop = g
+		token, _ = in.wd.arm(p.opts.StartTimeout)
+	}
 	for i, n := range callbackNames {
 		in.fns[i] = mod.ExportedFunction(n)
 	}
 	if in.alloc = mod.ExportedFunction(abi.ExportOnMemoryAllocate); in.alloc == nil {
 		in.alloc = mod.ExportedFunction(abi.ExportMalloc)
 	}
-	if err := in.start(sctx); err != nil {
+	err = in.start(ctx)
+	if in.wd.disarm(token) {
+		err = fmt.Errorf("plugin %q: start: %w: %w", p.opts.Name, ErrPluginFailed, deadlineError(p.opts.StartTimeout, err))
+	}
+	if err != nil {
+		in.wd.stop()
 		_ = mod.Close(context.Background())
 		return nil, err
 	}
 	return in, nil
 }
 
-// start runs the start-up sequence: _initialize (then main) or _start,
-// then proxy_on_context_create(root, 0), proxy_on_vm_start and
-// proxy_on_configure.
+// onDeadline is the watchdog's action when a call overruns: raise the
+// stop flag (the guest traps at its next check) or, for a checked
+// module, cancel the call context (wazero closes the module).
+func (in *instance) onDeadline() {
+	if in.stop != nil {
+		in.stop.Set(1)
+	}
+	if in.ctx.done != nil {
+		close(in.ctx.done)
+	}
+}
+
+// deadlineError is the error of a call that overran its deadline; err is
+// what the call returned (wazero's stack trace where the guest stopped),
+// possibly nil when the call returned just as the deadline fired.
+func deadlineError(limit time.Duration, err error) error {
+	if err == nil {
+		return fmt.Errorf("call deadline %v exceeded: %w", limit, context.DeadlineExceeded)
+	}
+	return fmt.Errorf("call deadline %v exceeded: %w; guest stopped: %w", limit, context.DeadlineExceeded, err)
+}
+
+// start runs the start-up sequence: the former start section, then
+// _initialize (then main) or _start, then proxy_on_context_create(root,
+// 0), proxy_on_vm_start and proxy_on_configure. The caller has armed the
+// watchdog. ctx only cancels it between steps.
 func (in *instance) start(ctx context.Context) error {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	name := in.p.opts.Name
 	call := func(fn string, args ...uint64) (uint64, bool, error) {
+		if err := ctx.Err(); err != nil {
+			return 0, false, fmt.Errorf("plugin %q: %s: %w", name, fn, err)
+		}
 		f := in.mod.ExportedFunction(fn)
 		if f == nil {
 			return 0, false, nil
@@ -178,7 +243,7 @@ func (in *instance) start(ctx context.Context) error {
 		n := copy(in.stack[:], args)
 		clear(in.stack[n:])
 		in.fault = nil
-		err := f.CallWithStack(ctx, in.stack[:])
+		err := f.CallWithStack(in.ctx, in.stack[:])
 		if err == nil && in.fault != nil {
 			err = in.fault
 		}
@@ -186,6 +251,11 @@ func (in *instance) start(ctx context.Context) error {
 			return 0, true, fmt.Errorf("plugin %q: %s failed: %w: %w", name, fn, ErrPluginFailed, err)
 		}
 		return in.stack[0], true, nil
+	}
+	if in.p.m.hasStart {
+		if _, _, err := call(startFuncExport); err != nil {
+			return err
+		}
 	}
 	if in.mod.ExportedFunction(abi.ExportInitialize) != nil {
 		if _, _, err := call(abi.ExportInitialize); err != nil {
@@ -226,29 +296,43 @@ func (in *instance) start(ctx context.Context) error {
 // invoke calls callback cb with args under the plugin's per-call deadline.
 // The caller holds in.mu. exported is false (and err nil) when the guest
 // does not export cb. A trap or timeout marks the instance broken and
-// returns an error wrapping ErrPluginFailed.
+// returns an error wrapping ErrPluginFailed. It allocates nothing.
 func (in *instance) invoke(cb callback, args ...uint64) (res uint64, exported bool, err error) {
+	return in.invokeFn(in.fns[cb], callbackNames[cb], args...)
+}
+
+// invokeFn is invoke for guest function f (nil: not exported) named name,
+// with at most len(in.stack) parameters.
+func (in *instance) invokeFn(f api.Function, name string, args ...uint64) (res uint64, exported bool, err error) {
 	if in.closed || in.broken.Load() {
-		return 0, false, fmt.Errorf("plugin %q: %w: instance is broken", in.p.opts.Name, ErrPluginFailed)
+		return 0, false, in.brokenError()
 	}
-	f := in.fns[cb]
 	if f == nil {
 		return 0, false, nil
 	}
 	n := copy(in.stack[:], args)
 	clear(in.stack[n:])
 	in.fault = nil
-	ctx, cancel := context.WithTimeout(in.baseCtx, in.p.opts.CallTimeout)
-	err = f.CallWithStack(ctx, in.stack[:])
-	cancel()
-	if err == nil && in.fault != nil {
+	limit := in.p.opts.CallTimeout
+	token, ok := in.wd.arm(limit)
+	if !ok {
+		return 0, false, in.brokenError()
+	}
+	err = f.CallWithStack(in.ctx, in.stack[:])
+	if in.wd.disarm(token) {
+		err = deadlineError(limit, err)
+	} else if err == nil && in.fault != nil {
 		err = in.fault
 	}
 	if err != nil {
-		in.fail(callbackNames[cb], err)
-		return 0, true, fmt.Errorf("plugin %q: %s: %w: %w", in.p.opts.Name, callbackNames[cb], ErrPluginFailed, err)
+		in.fail(name, err)
+		return 0, true, fmt.Errorf("plugin %q: %s: %w: %w", in.p.opts.Name, name, ErrPluginFailed, err)
 	}
 	return in.stack[0], true, nil
+}
+
+func (in *instance) brokenError() error {
+	return fmt.Errorf("plugin %q: %w: instance is broken", in.p.opts.Name, ErrPluginFailed)
 }
 
 // fail marks the instance broken (caller holds in.mu), counts it, logs
@@ -258,7 +342,7 @@ func (in *instance) fail(fn string, err error) {
 		return
 	}
 	in.p.Traps.inc()
-	if errors.Is(err, context.DeadlineExceeded) || isDeadline(err) {
+	if in.wd.fired() || errors.Is(err, context.DeadlineExceeded) || isDeadline(err) {
 		in.p.Timeouts.inc()
 	}
 	in.p.log.Error("wasm plugin instance failed; replacing it", "plugin", in.p.opts.Name, "function", fn, "error", err)
@@ -274,6 +358,7 @@ func (in *instance) discard() {
 	}
 	in.closed = true
 	close(in.done)
+	in.wd.stop()
 	in.p.e.shared.forget(in)
 	_ = in.mod.Close(context.Background())
 }
@@ -292,7 +377,7 @@ func (in *instance) takeEffects(buf []effect) []effect {
 func deliver(effects []effect) {
 	for i := range effects {
 		e := &effects[i]
-		h := e.stream.host
+		h := e.host
 		switch e.kind {
 		case effectContinue:
 			h.ContinueStream(e.st)
@@ -323,8 +408,9 @@ func (in *instance) copyOut(ctx context.Context, mem api.Memory, data []byte, re
 		return abi.StatusInvalidMemoryAccess
 	}
 	if len(data) == 0 {
-		mem.WriteUint32Le(retPtr, 0)
-		mem.WriteUint32Le(retSize, 0)
+		if !mem.WriteUint32Le(retPtr, 0) || !mem.WriteUint32Le(retSize, 0) {
+			return abi.StatusInvalidMemoryAccess
+		}
 		return abi.StatusOK
 	}
 	if uint64(len(data)) > abi.MaxMemoryBytes {
@@ -334,11 +420,9 @@ func (in *instance) copyOut(ctx context.Context, mem api.Memory, data []byte, re
 	if !ok {
 		return abi.StatusInternalFailure
 	}
-	if !mem.Write(ptr, data) {
+	if !mem.Write(ptr, data) || !mem.WriteUint32Le(retPtr, ptr) || !mem.WriteUint32Le(retSize, uint32(len(data))) {
 		return abi.StatusInvalidMemoryAccess
 	}
-	mem.WriteUint32Le(retPtr, ptr)
-	mem.WriteUint32Le(retSize, uint32(len(data)))
 	return abi.StatusOK
 }
 

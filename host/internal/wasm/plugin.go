@@ -97,7 +97,9 @@ type Plugin struct {
 // limit, WASI, env), then PoolSize instances, each running _initialize or
 // _start, proxy_on_context_create, proxy_on_vm_start and
 // proxy_on_configure. It fails fast on the first instance's error (e.g.
-// the plugin rejecting its configuration).
+// the plugin rejecting its configuration). Cancelling ctx stops the
+// start-up between steps; each instance's start-up is bounded by
+// StartTimeout.
 func (e *Engine) NewPlugin(ctx context.Context, m *Module, opts PluginOptions) (*Plugin, error) {
 	if m == nil {
 		return nil, errors.New("wasm: NewPlugin: nil module")
@@ -127,7 +129,7 @@ func (e *Engine) NewPlugin(ctx context.Context, m *Module, opts PluginOptions) (
 	}
 	p := &Plugin{e: e, m: m, opts: opts, log: log.With("plugin", opts.Name)}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
-	p.rt = wazero.NewRuntimeWithConfig(ctx, e.runtimeConfig(opts.MemoryLimitPages))
+	p.rt = wazero.NewRuntimeWithConfig(ctx, e.runtimeConfig(opts.MemoryLimitPages, m.checked))
 	if err := p.setupHost(ctx); err != nil {
 		p.cancel()
 		_ = p.rt.Close(ctx)

@@ -106,21 +106,40 @@ type HTTPStream struct {
 
 // NewHTTPStream pins a new stream to the least-loaded healthy instance and
 // creates its context (proxy_on_context_create(id, root)). It fails with
-// ErrPluginFailed when no instance is healthy.
+// ErrPluginFailed when no instance is healthy. See InitHTTPStream to avoid
+// its one allocation.
 func (p *Plugin) NewHTTPStream(h StreamHost) (*HTTPStream, error) {
+	s := new(HTTPStream)
+	if err := p.InitHTTPStream(s, h); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// InitHTTPStream is NewHTTPStream into caller-owned storage: it starts a
+// stream in s, which must be the zero HTTPStream or one whose Done has
+// returned and that nothing else still uses (older *HTTPStream copies
+// would now address the new stream). A pooled per-request struct can so
+// embed its HTTPStreams and run a request without allocating here. On
+// error, s is left released: its methods return ErrClosed.
+func (p *Plugin) InitHTTPStream(s *HTTPStream, h StreamHost) error {
+	if s.in != nil && !s.released {
+		return fmt.Errorf("plugin %q: InitHTTPStream: stream %d is still in use (call Done first)", p.opts.Name, s.id)
+	}
+	*s = HTTPStream{released: true}
 	if h == nil {
-		return nil, fmt.Errorf("plugin %q: NewHTTPStream: nil StreamHost", p.opts.Name)
+		return fmt.Errorf("plugin %q: InitHTTPStream: nil StreamHost", p.opts.Name)
 	}
 	in, err := p.pick()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	in.mu.Lock()
 	in.nextID++
 	if in.nextID == 0 || in.nextID == rootContextID {
 		in.nextID = rootContextID + 1
 	}
-	s := &HTTPStream{in: in, host: h, id: in.nextID}
+	*s = HTTPStream{in: in, host: h, id: in.nextID}
 	in.streams[s.id] = s
 	in.effective = s
 	_, _, err = in.invoke(cbContextCreate, uint64(s.id), rootContextID)
@@ -129,13 +148,14 @@ func (p *Plugin) NewHTTPStream(h StreamHost) (*HTTPStream, error) {
 	effects := in.takeEffects(buf[:0])
 	if err != nil {
 		delete(in.streams, s.id)
+		s.released = true
 		in.mu.Unlock()
 		in.active.Add(-1)
-		return nil, err
+		return err
 	}
 	in.mu.Unlock()
 	deliver(effects)
-	return s, nil
+	return nil
 }
 
 // ID returns the stream's context id (unique within its instance).
@@ -145,6 +165,9 @@ func (s *HTTPStream) ID() uint32 { return s.id }
 // the action into Pause (the stream stops, as in Envoy).
 func (s *HTTPStream) call(cb callback, a, b uint64) (abi.Action, error) {
 	in := s.in
+	if in == nil {
+		return abi.ActionContinue, ErrClosed
+	}
 	in.mu.Lock()
 	if s.released {
 		in.mu.Unlock()
@@ -214,6 +237,9 @@ func (s *HTTPStream) OnResponseTrailers(numTrailers int) (abi.Action, error) {
 // spec order. Call it once the stream is complete, before Done.
 func (s *HTTPStream) OnLog() error {
 	in := s.in
+	if in == nil {
+		return ErrClosed
+	}
 	in.mu.Lock()
 	if s.released {
 		in.mu.Unlock()
@@ -252,6 +278,9 @@ func (s *HTTPStream) doneLocked() error {
 // idempotent; effects requested now are dropped (the stream is over).
 func (s *HTTPStream) Done() error {
 	in := s.in
+	if in == nil {
+		return nil
+	}
 	in.mu.Lock()
 	if s.released {
 		in.mu.Unlock()

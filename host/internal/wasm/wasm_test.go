@@ -374,15 +374,19 @@ func TestFailures(t *testing.T) {
 	tests := []struct {
 		name        string
 		mode        string
+		checked     bool // wazero's termination checks instead of the instrumentation
 		wantTimeout bool
 		wantInErr   string
 	}{
 		{name: "infinite loop", mode: "l", wantTimeout: true, wantInErr: "proxy_on_request_headers"},
 		{name: "unreachable", mode: "u", wantInErr: "unreachable"},
+		{name: "infinite loop, wazero checks", mode: "l", checked: true, wantTimeout: true, wantInErr: "proxy_on_request_headers"},
+		{name: "unreachable, wazero checks", mode: "u", checked: true, wantInErr: "unreachable"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			e, _ := newTestEngine(t)
+			e.noInstrument = tc.checked
 			p := newTestPlugin(t, e, PluginOptions{CallTimeout: 100 * time.Millisecond, RestartBackoff: time.Millisecond})
 			restarted := make(chan struct{}, 1)
 			p.mu.Lock()

@@ -1,0 +1,143 @@
+package wasm
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/weirproxy/weir/abi"
+)
+
+func TestInitHTTPStream(t *testing.T) {
+	e, _ := newTestEngine(t)
+	p := newTestPlugin(t, e, PluginOptions{})
+
+	var zero HTTPStream
+	if _, err := zero.OnRequestHeaders(1, false); !errors.Is(err, ErrClosed) {
+		t.Errorf("zero HTTPStream call: %v, want ErrClosed", err)
+	}
+	if err := zero.OnLog(); !errors.Is(err, ErrClosed) {
+		t.Errorf("zero HTTPStream OnLog: %v, want ErrClosed", err)
+	}
+	if err := zero.Done(); err != nil {
+		t.Errorf("zero HTTPStream Done: %v", err)
+	}
+
+	// One storage, several requests.
+	var s HTTPStream
+	ids := map[uint32]bool{}
+	for i := range 3 {
+		h := newFakeHost()
+		if err := p.InitHTTPStream(&s, h); err != nil {
+			t.Fatal(err)
+		}
+		if ids[s.ID()] {
+			t.Errorf("request %d reused context id %d", i, s.ID())
+		}
+		ids[s.ID()] = true
+		if err := p.InitHTTPStream(&s, h); err == nil || !strings.Contains(err.Error(), "still in use") {
+			t.Errorf("re-init of a live stream: %v, want an in-use error", err)
+		}
+		if act, err := s.OnRequestHeaders(4, false); err != nil || act != abi.ActionContinue {
+			t.Fatalf("request %d: %v, %v", i, act, err)
+		}
+		if v, _ := h.get(abi.MapHTTPRequestHeaders, "x-wasm"); v != "1" {
+			t.Errorf("request %d: x-wasm = %q", i, v)
+		}
+		if err := s.Done(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.OnRequestHeaders(4, false); !errors.Is(err, ErrClosed) {
+			t.Errorf("call after Done: %v, want ErrClosed", err)
+		}
+	}
+	if n := p.pool[0].active.Load(); n != 0 {
+		t.Errorf("%d streams still pinned", n)
+	}
+
+	if err := p.InitHTTPStream(&s, nil); err == nil {
+		t.Error("nil StreamHost accepted")
+	}
+	if _, err := s.OnRequestHeaders(4, false); !errors.Is(err, ErrClosed) {
+		t.Errorf("call after a failed init: %v, want ErrClosed", err)
+	}
+}
+
+// TestEffectsGoToTheRequestingHost: an effect is delivered to the host of
+// the stream that requested it even if the stream's storage is reused
+// before delivery (callout responses arrive on other goroutines).
+func TestEffectsGoToTheRequestingHost(t *testing.T) {
+	e, _ := newTestEngine(t)
+	p := newTestPlugin(t, e, PluginOptions{})
+	var s HTTPStream
+	h1 := newFakeHost()
+	h1.maps[0] = append(h1.maps[0], [2]string{"x-mode", "p"}) // local response + continue
+	if err := p.InitHTTPStream(&s, h1); err != nil {
+		t.Fatal(err)
+	}
+	in := s.in
+	in.mu.Lock()
+	in.effective = &s
+	r, _, err := in.invoke(cbRequestHeaders, uint64(s.id), 5, 0)
+	in.effective = nil
+	effects := in.takeEffects(nil)
+	in.mu.Unlock()
+	if err != nil || abi.Action(r) != abi.ActionContinue || len(effects) != 2 {
+		t.Fatalf("call: %v, %v, %d effects", r, err, len(effects))
+	}
+	if err := s.Done(); err != nil {
+		t.Fatal(err)
+	}
+	h2 := newFakeHost()
+	if err := p.InitHTTPStream(&s, h2); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Done()
+	deliver(effects) // late delivery after the storage was reused
+	if len(h1.local) != 1 || len(h1.continued) != 1 {
+		t.Errorf("requesting host got local %v continued %v", h1.local, h1.continued)
+	}
+	if len(h2.local) != 0 || len(h2.continued) != 0 {
+		t.Errorf("reusing host got local %v continued %v", h2.local, h2.continued)
+	}
+}
+
+func TestStrCache(t *testing.T) {
+	var c strCache
+	c.init()
+	long := strings.Repeat("v", strCacheMaxLen+1)
+	tests := []struct {
+		name string
+		in   string
+	}{
+		{name: "empty", in: ""},
+		{name: "short", in: "x-weir"},
+		{name: "binary", in: "\x00\xff\x01"},
+		{name: "longest cached", in: long[:strCacheMaxLen]},
+		{name: "too long", in: long},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b := []byte(tc.in)
+			if got := c.get(b); got != tc.in {
+				t.Fatalf("get = %q, want %q", got, tc.in)
+			}
+			b2 := []byte(tc.in)
+			allocs := testing.AllocsPerRun(100, func() { _ = c.get(b2) })
+			wantAllocs := 0.0
+			if len(tc.in) > strCacheMaxLen {
+				wantAllocs = 1
+			}
+			if allocs != wantAllocs {
+				t.Errorf("%v allocations per hit, want %v", allocs, wantAllocs)
+			}
+			// The cached string does not alias the caller's bytes.
+			if len(b2) > 0 {
+				b2[0] ^= 0xff
+				if got := c.get([]byte(tc.in)); got != tc.in {
+					t.Errorf("cache aliases its input: %q", got)
+				}
+			}
+		})
+	}
+}
