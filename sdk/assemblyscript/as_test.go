@@ -3,9 +3,6 @@ package assemblyscript_test
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
-	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +12,7 @@ import (
 	"time"
 
 	"github.com/weirproxy/weir/abi"
+	"github.com/weirproxy/weir/abi/wasmbin"
 )
 
 // example is one committed AssemblyScript example module.
@@ -60,10 +58,6 @@ var wasiImports = map[string]abi.HostFunc{
 	abi.ModuleWASISnapshotPreview1 + ".proc_exit": {Name: "proc_exit", Params: []abi.ValType{abi.ValTypeI32}},
 }
 
-// A minimal reader of the wasm binary format (the standard library has
-// none): enough for a module's imports, function exports with their
-// signatures, and whether it has a start section.
-
 // wasmImport is one import; params/results are set for functions only.
 type wasmImport struct {
 	module, name    string
@@ -84,178 +78,20 @@ type wasmModule struct {
 	hasStart bool
 }
 
-type wasmReader struct {
-	b   []byte
-	err error
-}
-
-func (r *wasmReader) fail(format string, args ...any) {
-	if r.err == nil {
-		r.err = fmt.Errorf(format, args...)
-	}
-}
-
-func (r *wasmReader) byte() byte {
-	if r.err != nil || len(r.b) == 0 {
-		r.fail("unexpected end of data")
-		return 0
-	}
-	c := r.b[0]
-	r.b = r.b[1:]
-	return c
-}
-
-// u32 reads an unsigned LEB128 of at most 5 bytes.
-func (r *wasmReader) u32() uint32 {
-	var v uint32
-	for shift := 0; shift < 35; shift += 7 {
-		c := r.byte()
-		v |= uint32(c&0x7f) << shift
-		if c&0x80 == 0 {
-			return v
-		}
-	}
-	r.fail("LEB128 longer than 5 bytes")
-	return 0
-}
-
-func (r *wasmReader) bytes(n uint32) []byte {
-	if r.err != nil || uint64(n) > uint64(len(r.b)) {
-		r.fail("length %d beyond the data", n)
-		return nil
-	}
-	out := r.b[:n]
-	r.b = r.b[n:]
-	return out
-}
-
-func (r *wasmReader) name() string { return string(r.bytes(r.u32())) }
-
-func (r *wasmReader) valTypes() []abi.ValType {
-	n := r.u32()
-	if uint64(n) > uint64(len(r.b)) {
-		r.fail("%d value types beyond the data", n)
-		return nil
-	}
-	out := make([]abi.ValType, 0, n)
-	for range n {
-		out = append(out, abi.ValType(r.byte()))
-	}
-	return out
-}
-
-func (r *wasmReader) limits() {
-	if r.byte()&1 != 0 {
-		r.u32()
-	}
-	r.u32()
-}
-
-// parseModule reads the imports, exports and start section of module b.
+// parseModule reads b with abi/wasmbin.
 func parseModule(b []byte) (*wasmModule, error) {
-	if len(b) < 8 || string(b[:4]) != "\x00asm" || binary.LittleEndian.Uint32(b[4:]) != 1 {
-		return nil, errors.New("not a wasm v1 module")
+	pm, err := wasmbin.Parse(b)
+	if err != nil {
+		return nil, err
 	}
-	type sig struct{ params, results []abi.ValType }
-	var (
-		m         wasmModule
-		types     []sig
-		funcTypes []uint32 // type index of each function index (imports first)
-		importTys []uint32 // type index of each function import, in m.imports order
-		expIdx    []uint32 // function index of each function export
-	)
-	r := &wasmReader{b: b[8:]}
-	for len(r.b) > 0 && r.err == nil {
-		id := r.byte()
-		sec := &wasmReader{b: r.bytes(r.u32())}
-		switch id {
-		case 1: // type
-			for range sec.u32() {
-				if sec.byte() != 0x60 {
-					sec.fail("type is not a function type")
-				}
-				types = append(types, sig{sec.valTypes(), sec.valTypes()})
-			}
-		case 2: // import
-			for range sec.u32() {
-				im := wasmImport{module: sec.name(), name: sec.name(), kind: sec.byte()}
-				switch im.kind {
-				case 0:
-					ti := sec.u32()
-					funcTypes = append(funcTypes, ti)
-					importTys = append(importTys, ti)
-				case 1: // table: reftype, limits
-					sec.byte()
-					sec.limits()
-				case 2: // memory: limits
-					sec.limits()
-				case 3: // global: valtype, mutability
-					sec.byte()
-					sec.byte()
-				default:
-					sec.fail("unknown import kind %d", im.kind)
-				}
-				m.imports = append(m.imports, im)
-			}
-		case 3: // function
-			for range sec.u32() {
-				funcTypes = append(funcTypes, sec.u32())
-			}
-		case 7: // export
-			for range sec.u32() {
-				ex := wasmExport{name: sec.name(), kind: sec.byte()}
-				idx := sec.u32()
-				if ex.kind == 0 {
-					expIdx = append(expIdx, idx)
-				}
-				m.exports = append(m.exports, ex)
-			}
-		case 8: // start
-			sec.u32()
-			m.hasStart = true
-		}
-		if sec.err != nil {
-			return nil, fmt.Errorf("section %d: %w", id, sec.err)
-		}
+	m := &wasmModule{hasStart: pm.HasStart}
+	for _, im := range pm.Imports {
+		m.imports = append(m.imports, wasmImport{module: im.Module, name: im.Name, kind: im.Kind, params: im.Params, results: im.Results})
 	}
-	if r.err != nil {
-		return nil, r.err
+	for _, ex := range pm.Exports {
+		m.exports = append(m.exports, wasmExport{name: ex.Name, kind: ex.Kind, params: ex.Params, results: ex.Results})
 	}
-	sigOf := func(ti uint32) (sig, error) {
-		if uint64(ti) >= uint64(len(types)) {
-			return sig{}, fmt.Errorf("type index %d out of range", ti)
-		}
-		return types[ti], nil
-	}
-	fi := 0
-	for i := range m.imports {
-		if m.imports[i].kind != 0 {
-			continue
-		}
-		s, err := sigOf(importTys[fi])
-		if err != nil {
-			return nil, fmt.Errorf("import %s.%s: %w", m.imports[i].module, m.imports[i].name, err)
-		}
-		m.imports[i].params, m.imports[i].results = s.params, s.results
-		fi++
-	}
-	ei := 0
-	for i := range m.exports {
-		if m.exports[i].kind != 0 {
-			continue
-		}
-		idx := expIdx[ei]
-		ei++
-		if uint64(idx) >= uint64(len(funcTypes)) {
-			return nil, fmt.Errorf("export %s: function index %d out of range", m.exports[i].name, idx)
-		}
-		s, err := sigOf(funcTypes[idx])
-		if err != nil {
-			return nil, fmt.Errorf("export %s: %w", m.exports[i].name, err)
-		}
-		m.exports[i].params, m.exports[i].results = s.params, s.results
-	}
-	return &m, nil
+	return m, nil
 }
 
 func sigString(name string, params, results []abi.ValType) string {

@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -19,6 +18,7 @@ import (
 	"testing"
 
 	"github.com/weirproxy/weir/abi"
+	"github.com/weirproxy/weir/abi/wasmbin"
 )
 
 // modules are the committed .wasm files built from C, with their source
@@ -66,7 +66,7 @@ func hostFuncs021() []string {
 	return names
 }
 
-// ---- A minimal wasm reader (function imports/exports, custom sections) ----
+// ---- The committed modules, read with abi/wasmbin ----
 
 type wasmFunc struct {
 	module, name    string // module is "" for exports
@@ -80,173 +80,22 @@ type wasmModule struct {
 	producers map[string][][2]string
 }
 
-type reader struct {
-	b   []byte
-	err error
-}
-
-func (r *reader) fail(format string, args ...any) {
-	if r.err == nil {
-		r.err = fmt.Errorf(format, args...)
-	}
-}
-
-func (r *reader) byte() byte {
-	if r.err != nil || len(r.b) == 0 {
-		r.fail("unexpected end of data")
-		return 0
-	}
-	c := r.b[0]
-	r.b = r.b[1:]
-	return c
-}
-
-func (r *reader) u32() uint32 {
-	var v uint32
-	for shift := 0; shift < 35; shift += 7 {
-		c := r.byte()
-		v |= uint32(c&0x7f) << shift
-		if c&0x80 == 0 {
-			return v
-		}
-	}
-	r.fail("LEB128 too long")
-	return 0
-}
-
-func (r *reader) bytes(n uint32) []byte {
-	if r.err != nil || uint64(n) > uint64(len(r.b)) {
-		r.fail("length %d beyond data", n)
-		return nil
-	}
-	out := r.b[:n]
-	r.b = r.b[n:]
-	return out
-}
-
-func (r *reader) name() string { return string(r.bytes(r.u32())) }
-
-func (r *reader) valTypes() []abi.ValType {
-	n := r.u32()
-	if uint64(n) > uint64(len(r.b)) {
-		r.fail("%d value types beyond data", n)
-		return nil
-	}
-	out := make([]abi.ValType, 0, n)
-	for range n {
-		out = append(out, abi.ValType(r.byte()))
-	}
-	return out
-}
-
-func (r *reader) limits() {
-	if r.byte()&1 != 0 {
-		r.u32()
-	}
-	r.u32()
-}
-
-// readModule parses the sections of the wasm module b that the tests need.
+// readModule returns the function imports and exports of b.
 func readModule(b []byte) (*wasmModule, error) {
-	if len(b) < 8 || string(b[:4]) != "\x00asm" || binary.LittleEndian.Uint32(b[4:]) != 1 {
-		return nil, errors.New("not a wasm v1 module")
+	pm, err := wasmbin.Parse(b)
+	if err != nil {
+		return nil, err
 	}
-	m := &wasmModule{producers: map[string][][2]string{}}
-	type sig struct{ params, results []abi.ValType }
-	var types []sig
-	var funcTypes []uint32 // type index per function index (imports first)
-	var importTypes []uint32
-	type export struct {
-		name string
-		idx  uint32
-	}
-	var exps []export
-	r := &reader{b: b[8:]}
-	for len(r.b) > 0 && r.err == nil {
-		id := r.byte()
-		sec := &reader{b: r.bytes(r.u32())}
-		switch id {
-		case 0: // custom
-			if sec.name() != "producers" {
-				break
-			}
-			for range sec.u32() {
-				field := sec.name()
-				for range sec.u32() {
-					m.producers[field] = append(m.producers[field], [2]string{sec.name(), sec.name()})
-				}
-			}
-		case 1: // type
-			for range sec.u32() {
-				if sec.byte() != 0x60 {
-					sec.fail("not a func type")
-				}
-				types = append(types, sig{sec.valTypes(), sec.valTypes()})
-			}
-		case 2: // import
-			for range sec.u32() {
-				mod, name := sec.name(), sec.name()
-				switch kind := sec.byte(); kind {
-				case 0: // func
-					ti := sec.u32()
-					funcTypes = append(funcTypes, ti)
-					importTypes = append(importTypes, ti)
-					m.imports = append(m.imports, wasmFunc{module: mod, name: name})
-				case 1: // table: reftype, limits
-					sec.byte()
-					sec.limits()
-				case 2: // memory
-					sec.limits()
-				case 3: // global: valtype, mutability
-					sec.byte()
-					sec.byte()
-				default:
-					sec.fail("unknown import kind %d", kind)
-				}
-			}
-		case 3: // function
-			for range sec.u32() {
-				funcTypes = append(funcTypes, sec.u32())
-			}
-		case 7: // export
-			for range sec.u32() {
-				name := sec.name()
-				kind := sec.byte()
-				idx := sec.u32()
-				if kind == 0 {
-					exps = append(exps, export{name, idx})
-				}
-			}
-		}
-		if sec.err != nil {
-			return nil, fmt.Errorf("section %d: %w", id, sec.err)
+	m := &wasmModule{producers: pm.Producers}
+	for _, im := range pm.Imports {
+		if im.Kind == wasmbin.KindFunc {
+			m.imports = append(m.imports, wasmFunc{module: im.Module, name: im.Name, params: im.Params, results: im.Results})
 		}
 	}
-	if r.err != nil {
-		return nil, r.err
-	}
-	sigOf := func(ti uint32) (sig, error) {
-		if int(ti) >= len(types) {
-			return sig{}, fmt.Errorf("type index %d out of range", ti)
+	for _, ex := range pm.Exports {
+		if ex.Kind == wasmbin.KindFunc {
+			m.exports = append(m.exports, wasmFunc{name: ex.Name, params: ex.Params, results: ex.Results})
 		}
-		return types[ti], nil
-	}
-	for i, ti := range importTypes {
-		s, err := sigOf(ti)
-		if err != nil {
-			return nil, err
-		}
-		m.imports[i].params, m.imports[i].results = s.params, s.results
-	}
-	for _, e := range exps {
-		if int(e.idx) >= len(funcTypes) {
-			return nil, fmt.Errorf("export %s: function index %d out of range", e.name, e.idx)
-		}
-		s, err := sigOf(funcTypes[e.idx])
-		if err != nil {
-			return nil, err
-		}
-		m.exports = append(m.exports, wasmFunc{name: e.name, params: s.params, results: s.results})
 	}
 	return m, nil
 }
