@@ -4,7 +4,7 @@
 // version detection, and Weir's documented extensions. It is the
 // definition only, like wazero's internal/wasip1: it imports nothing but
 // the standard library, never wazero, and the host implementation
-// (host/internal/wasm) and the conformance suite are built from its tables.
+// (host/wasm) and the conformance suite are built from its tables.
 //
 // # Supported versions
 //

@@ -30,7 +30,7 @@ Targets (default: $ALL_TARGETS):
                  (where it sits for the proxied runs: the ceiling of the layout)
   weir nginx haproxy caddy httputil
   weir-wasm      Weir with one wasm plugin that adds a request header
-                 (host/internal/wasm/testdata/plugin.wasm); opt-in with --only
+                 (host/wasm/testdata/plugin.wasm); opt-in with --only
                  wrk -> proxy (proxy core) -> backend (load core)
 
 Options (environment variable in brackets):
@@ -633,7 +633,7 @@ start_proxy() { # TARGET: start it and fill URL/SUBJECT, or record FAIL.
 		sport=$PORT
 		plugin=""
 		if [[ "$t" == weir-wasm ]]; then
-			plugin="file://$ROOT/host/internal/wasm/testdata/plugin.wasm"
+			plugin="file://$ROOT/host/wasm/testdata/plugin.wasm"
 		fi
 		write_weir_conf "$WORK/weir.yaml" "$port" "$aport" "$sport" "$BACKEND_PORT" "$plugin"
 		# The flags repeat the config's addresses so that no WEIR_*_LISTEN

@@ -13,7 +13,7 @@ import (
 	"github.com/weirproxy/weir/abi"
 	"github.com/weirproxy/weir/host/internal/proxy"
 	"github.com/weirproxy/weir/host/internal/upstream"
-	"github.com/weirproxy/weir/host/internal/wasm"
+	"github.com/weirproxy/weir/host/wasm"
 )
 
 // maxCalloutBody bounds a callout response body held for the plugin.

@@ -160,7 +160,7 @@ var _ = host.Prepare
 // request on a fresh instance, and a route without the plugin never notices.
 func TestE2EPluginFailurePolicy(t *testing.T) {
 	be := newBackend(t, "b1", nil)
-	mod := moduleRef(t, "host/internal/wasm/testdata/plugin.wasm")
+	mod := moduleRef(t, "host/wasm/testdata/plugin.wasm")
 	srv := startWeir(t, `
 _format_version: "3.0"
 services:
@@ -227,7 +227,7 @@ services:
 func TestE2EPluginCallout(t *testing.T) {
 	be := newBackend(t, "main", nil)
 	side := newBackend(t, "side", nil)
-	mod := moduleRef(t, "host/internal/wasm/testdata/plugin.wasm")
+	mod := moduleRef(t, "host/wasm/testdata/plugin.wasm")
 	srv := startWeir(t, `
 _format_version: "3.0"
 services:

@@ -18,7 +18,7 @@ import (
 
 	"github.com/weirproxy/weir/host/config"
 	"github.com/weirproxy/weir/host/internal/proxy"
-	"github.com/weirproxy/weir/host/internal/wasm"
+	"github.com/weirproxy/weir/host/wasm"
 )
 
 // pluginLoader turns plugin entries into running wasm plugins. It owns

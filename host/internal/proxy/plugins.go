@@ -10,7 +10,7 @@ import (
 
 	"github.com/weirproxy/weir/abi"
 	"github.com/weirproxy/weir/host/internal/httpwire"
-	"github.com/weirproxy/weir/host/internal/wasm"
+	"github.com/weirproxy/weir/host/wasm"
 )
 
 // Plugin is a wasm plugin instance attached to a route.

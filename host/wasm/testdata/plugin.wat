@@ -1,4 +1,4 @@
-;; Test plugin for host/internal/wasm (proxy-wasm ABI 0.2.1).
+;; Test plugin for host/wasm (proxy-wasm ABI 0.2.1).
 ;; proxy_on_request_headers dispatches on the first byte of request header
 ;; "x-mode"; without it, it adds "x-wasm: 1". Build:
 ;;   wat2wasm --debug-names plugin.wat -o plugin.wasm
