@@ -268,12 +268,54 @@ type Consumer struct {
 
 	Plugins []Plugin `json:"plugins,omitempty"`
 	// Credentials, nested as decK writes them.
-	KeyauthCredentials   []json.RawMessage `json:"keyauth_credentials,omitempty"`
-	BasicauthCredentials []json.RawMessage `json:"basicauth_credentials,omitempty"`
-	JWTSecrets           []json.RawMessage `json:"jwt_secrets,omitempty"`
-	ACLs                 []json.RawMessage `json:"acls,omitempty"`
-	HMACAuthCredentials  []json.RawMessage `json:"hmacauth_credentials,omitempty"`
-	OAuth2Credentials    []json.RawMessage `json:"oauth2_credentials,omitempty"`
+	KeyauthCredentials   []KeyauthCredential   `json:"keyauth_credentials,omitempty"`
+	BasicauthCredentials []BasicauthCredential `json:"basicauth_credentials,omitempty"`
+	JWTSecrets           []JWTSecret           `json:"jwt_secrets,omitempty"`
+	ACLs                 []ACLGroup            `json:"acls,omitempty"`
+	// HMAC and OAuth2 credentials are accepted so Kong files load; no
+	// built-in plugin reads them yet.
+	HMACAuthCredentials []json.RawMessage `json:"hmacauth_credentials,omitempty"`
+	OAuth2Credentials   []json.RawMessage `json:"oauth2_credentials,omitempty"`
+}
+
+// KeyauthCredential is a key-auth API key (Kong's keyauth_credentials).
+// Keys are unique across all consumers.
+type KeyauthCredential struct {
+	ID   string   `json:"id,omitempty"`
+	Key  string   `json:"key"`
+	TTL  int      `json:"ttl,omitempty"` // seconds; accepted, not enforced in declarative mode
+	Tags []string `json:"tags,omitempty"`
+}
+
+// BasicauthCredential is a basic-auth username and password (Kong's
+// basicauth_credentials). Usernames are unique across all consumers. The
+// password is given in clear text in the file and stored hashed by the
+// runtime, never kept or logged in clear.
+type BasicauthCredential struct {
+	ID       string   `json:"id,omitempty"`
+	Username string   `json:"username"`
+	Password string   `json:"password"`
+	Tags     []string `json:"tags,omitempty"`
+}
+
+// JWTSecret is a jwt credential (Kong's jwt_secrets). Key is matched
+// against the token's key claim (iss by default) and is unique across all
+// consumers; Secret signs HS* tokens, RSAPublicKey (PEM) verifies RS* and
+// ES* tokens.
+type JWTSecret struct {
+	ID           string   `json:"id,omitempty"`
+	Key          string   `json:"key"`
+	Secret       string   `json:"secret,omitempty"`
+	Algorithm    string   `json:"algorithm,omitempty"` // default HS256
+	RSAPublicKey string   `json:"rsa_public_key,omitempty"`
+	Tags         []string `json:"tags,omitempty"`
+}
+
+// ACLGroup puts a consumer in a group for the acl plugin (Kong's acls).
+type ACLGroup struct {
+	ID    string   `json:"id,omitempty"`
+	Group string   `json:"group"`
+	Tags  []string `json:"tags,omitempty"`
 }
 
 // Certificate is a TLS certificate and key with the SNIs it serves.

@@ -571,6 +571,9 @@ func (v *validator) targets() {
 
 func (v *validator) consumers() {
 	customIDs := map[string]int{}
+	// keys, users and jwtKeys map a credential's unique value to where it
+	// was first declared.
+	keys, users, jwtKeys := map[string]string{}, map[string]string{}, map[string]string{}
 	for i := range v.c.Consumers {
 		cs := &v.c.Consumers[i]
 		rep := v.rep("consumers", i, consumerLabel(cs))
@@ -588,14 +591,75 @@ func (v *validator) consumers() {
 		if len(cs.Plugins) > 0 {
 			rep.add("plugins", notNormalizedHint)
 		}
+		for j, k := range cs.KeyauthCredentials {
+			field := index("keyauth_credentials", j)
+			commonAt(rep, field, k.ID, k.Tags)
+			switch {
+			case k.Key == "":
+				rep.add(field+".key", requiredFieldError)
+			case keys[k.Key] != "":
+				rep.add(field+".key", "duplicate key-auth key (also "+keys[k.Key]+")")
+			default:
+				keys[k.Key] = v.c.origin(index("consumers", i)) + "." + field
+			}
+			if k.TTL < 0 {
+				rep.add(field+".ttl", "must be >= 0")
+			}
+		}
+		for j, b := range cs.BasicauthCredentials {
+			field := index("basicauth_credentials", j)
+			commonAt(rep, field, b.ID, b.Tags)
+			switch {
+			case b.Username == "":
+				rep.add(field+".username", requiredFieldError)
+			case users[b.Username] != "":
+				rep.add(field+".username", fmt.Sprintf("duplicate basic-auth username %q (also %s)", b.Username, users[b.Username]))
+			default:
+				users[b.Username] = v.c.origin(index("consumers", i)) + "." + field
+			}
+			if b.Password == "" {
+				rep.add(field+".password", requiredFieldError)
+			}
+		}
+		for j, s := range cs.JWTSecrets {
+			field := index("jwt_secrets", j)
+			commonAt(rep, field, s.ID, s.Tags)
+			switch {
+			case s.Key == "":
+				rep.add(field+".key", requiredFieldError)
+			case jwtKeys[s.Key] != "":
+				rep.add(field+".key", fmt.Sprintf("duplicate jwt key %q (also %s)", s.Key, jwtKeys[s.Key]))
+			default:
+				jwtKeys[s.Key] = v.c.origin(index("consumers", i)) + "." + field
+			}
+			alg := s.Algorithm
+			if alg == "" {
+				alg = "HS256"
+			}
+			switch alg {
+			case "HS256", "HS384", "HS512":
+				if s.Secret == "" {
+					rep.add(field+".secret", "required for algorithm "+alg)
+				}
+			case "RS256", "RS384", "RS512", "ES256", "ES384":
+				if s.RSAPublicKey == "" {
+					rep.add(field+".rsa_public_key", "required for algorithm "+alg)
+				}
+			default:
+				rep.add(field+".algorithm", fmt.Sprintf("unsupported algorithm %q (expected one of HS256, HS384, HS512, RS256, RS384, RS512, ES256, ES384)", s.Algorithm))
+			}
+		}
+		for j, a := range cs.ACLs {
+			field := index("acls", j)
+			commonAt(rep, field, a.ID, a.Tags)
+			if a.Group == "" {
+				rep.add(field+".group", requiredFieldError)
+			}
+		}
 		for _, creds := range []struct {
 			field string
 			list  []json.RawMessage
 		}{
-			{"keyauth_credentials", cs.KeyauthCredentials},
-			{"basicauth_credentials", cs.BasicauthCredentials},
-			{"jwt_secrets", cs.JWTSecrets},
-			{"acls", cs.ACLs},
 			{"hmacauth_credentials", cs.HMACAuthCredentials},
 			{"oauth2_credentials", cs.OAuth2Credentials},
 		} {
@@ -819,6 +883,20 @@ func common(rep *reporter, id string, tags []string) {
 	for i, t := range tags {
 		if err := checkTag(t); err != nil {
 			rep.add(index("tags", i), err.Error())
+		}
+	}
+}
+
+// commonAt checks the id and tags of a nested entity at field.
+func commonAt(rep *reporter, field, id string, tags []string) {
+	if id != "" {
+		if err := checkUUID(id); err != nil {
+			rep.add(field+".id", err.Error())
+		}
+	}
+	for i, t := range tags {
+		if err := checkTag(t); err != nil {
+			rep.add(field+"."+index("tags", i), err.Error())
 		}
 	}
 }

@@ -794,12 +794,49 @@ func TestValidate(t *testing.T) {
 		{
 			name: "credentials are objects",
 			mutate: func(c *Config) {
-				c.Consumers[0].KeyauthCredentials = []json.RawMessage{json.RawMessage(`{"key":"k"}`), json.RawMessage(`"k"`)}
+				c.Consumers[0].HMACAuthCredentials = []json.RawMessage{json.RawMessage(`{"username":"u"}`), json.RawMessage(`"k"`)}
 				c.Consumers[0].OAuth2Credentials = []json.RawMessage{json.RawMessage(`{`)}
 			},
 			want: []want{
-				{"consumers[0].keyauth_credentials[1]", cons, "expected object, got string"},
+				{"consumers[0].hmacauth_credentials[1]", cons, "expected object, got string"},
 				{"consumers[0].oauth2_credentials[0]", cons, "invalid JSON"},
+			},
+		},
+		{
+			name: "credential required fields",
+			mutate: func(c *Config) {
+				c.Consumers[0].KeyauthCredentials = []KeyauthCredential{{}, {Key: "k", TTL: -1}}
+				c.Consumers[0].BasicauthCredentials = []BasicauthCredential{{Username: "u"}}
+				c.Consumers[0].JWTSecrets = []JWTSecret{{Key: "iss"}, {Key: "r", Algorithm: "RS256"}, {Key: "x", Algorithm: "none"}}
+				c.Consumers[0].ACLs = []ACLGroup{{ID: "nope"}}
+			},
+			want: []want{
+				{"consumers[0].acls[0].group", cons, "required field missing"},
+				{"consumers[0].acls[0].id", cons, "UUID"},
+				{"consumers[0].basicauth_credentials[0].password", cons, "required field missing"},
+				{"consumers[0].jwt_secrets[0].secret", cons, "required for algorithm HS256"},
+				{"consumers[0].jwt_secrets[1].rsa_public_key", cons, "required for algorithm RS256"},
+				{"consumers[0].jwt_secrets[2].algorithm", cons, `unsupported algorithm "none"`},
+				{"consumers[0].keyauth_credentials[0].key", cons, "required field missing"},
+				{"consumers[0].keyauth_credentials[1].ttl", cons, "must be >= 0"},
+			},
+		},
+		{
+			name: "credentials unique across consumers",
+			mutate: func(c *Config) {
+				c.Consumers[0].KeyauthCredentials = []KeyauthCredential{{Key: "k"}}
+				c.Consumers[0].BasicauthCredentials = []BasicauthCredential{{Username: "u", Password: "p"}}
+				c.Consumers[0].JWTSecrets = []JWTSecret{{Key: "iss", Secret: "s"}}
+				c.Consumers = append(c.Consumers, Consumer{Username: "other",
+					KeyauthCredentials:   []KeyauthCredential{{Key: "k"}},
+					BasicauthCredentials: []BasicauthCredential{{Username: "u", Password: "q"}},
+					JWTSecrets:           []JWTSecret{{Key: "iss", Secret: "t"}},
+				})
+			},
+			want: []want{
+				{"consumers[1].basicauth_credentials[0].username", `consumer "other"`, `duplicate basic-auth username "u" (also consumers[0].basicauth_credentials[0])`},
+				{"consumers[1].jwt_secrets[0].key", `consumer "other"`, `duplicate jwt key "iss" (also consumers[0].jwt_secrets[0])`},
+				{"consumers[1].keyauth_credentials[0].key", `consumer "other"`, "duplicate key-auth key (also consumers[0].keyauth_credentials[0])"},
 			},
 		},
 		{
