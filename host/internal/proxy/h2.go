@@ -67,9 +67,14 @@ func (h *Handler) forwardH2(w http.ResponseWriter, r *http.Request, x *exchange,
 		}
 		out := h.outboundH2(r, x, fw, s, t.Addr)
 		var rb *retryableBody
+		var cb *chainBody
 		if hasBody {
 			rb = &retryableBody{ReadCloser: r.Body}
 			out.Body = rb
+			if fw.chain != nil {
+				cb = &chainBody{rb: rb, c: fw.chain, in: r, out: out, buf: x.buf}
+				out.Body = cb
+			}
 		}
 		ctx := out.Context()
 		var cancel context.CancelFunc
@@ -83,6 +88,11 @@ func (h *Handler) forwardH2(w http.ResponseWriter, r *http.Request, x *exchange,
 		if err != nil {
 			if cancel != nil {
 				cancel()
+			}
+			if st := cb.stopped(); st != nil {
+				// A plugin ended the request in its body or trailer phase.
+				h.stopRequest(w, r, x, fw, st)
+				return
 			}
 			if r.Context().Err() != nil {
 				return
@@ -101,6 +111,16 @@ func (h *Handler) forwardH2(w http.ResponseWriter, r *http.Request, x *exchange,
 			}
 			break
 		}
+		if st := cb.stopped(); st != nil {
+			// The upstream answered before the transport saw the
+			// plugin's stop; the plugin's answer wins.
+			resp.Body.Close()
+			if cancel != nil {
+				cancel()
+			}
+			h.stopRequest(w, r, x, fw, st)
+			return
+		}
 		t.ReportStatus(resp.StatusCode)
 		hdr := w.Header()
 		for k, vv := range resp.Header {
@@ -113,7 +133,10 @@ func (h *Handler) forwardH2(w http.ResponseWriter, r *http.Request, x *exchange,
 		status := resp.StatusCode
 		if fw.chain != nil {
 			var ok bool
-			if status, ok = fw.chain.responseHeaders(w, r, hdr, status, false); !ok {
+			fw.chain.mu.Lock()
+			status, ok = fw.chain.responseHeaders(w, r, hdr, status, false)
+			fw.chain.mu.Unlock()
+			if !ok {
 				resp.Body.Close()
 				if cancel != nil {
 					cancel()
@@ -136,11 +159,35 @@ func (h *Handler) forwardH2(w http.ResponseWriter, r *http.Request, x *exchange,
 			fl.Flush()
 		}
 		buf := x.buf
+		if fw.chain != nil {
+			// The request body is read by the transport with x.buf.
+			buf = make([]byte, len(x.buf))
+		}
 		clean := true
 		for {
 			n, rerr := resp.Body.Read(buf)
-			if n > 0 {
-				if _, werr := w.Write(buf[:n]); werr != nil {
+			eos := rerr == io.EOF
+			data := buf[:n]
+			if rerr != nil && !eos {
+				clean = false
+				break
+			}
+			if fw.chain != nil {
+				var cerr error
+				fw.chain.mu.Lock()
+				data, cerr = fw.chain.responseBody(data, eos)
+				if cerr == nil && eos && len(resp.Trailer) > 0 {
+					cerr = fw.chain.responseTrailers(resp.Trailer)
+				}
+				fw.chain.mu.Unlock()
+				if cerr != nil {
+					h.log.Warn("plugin ended the response during its body phase", "route", fw.route.Name, "err", cerr)
+					clean = false
+					break
+				}
+			}
+			if len(data) > 0 {
+				if _, werr := w.Write(data); werr != nil {
 					clean = false
 					break
 				}
@@ -148,11 +195,7 @@ func (h *Handler) forwardH2(w http.ResponseWriter, r *http.Request, x *exchange,
 					fl.Flush()
 				}
 			}
-			if rerr == io.EOF {
-				break
-			}
-			if rerr != nil {
-				clean = false
+			if eos {
 				break
 			}
 		}
@@ -173,6 +216,79 @@ func (h *Handler) forwardH2(w http.ResponseWriter, r *http.Request, x *exchange,
 	}
 	h.writeError(w, r, x, status, msg)
 }
+
+// chainBody is an HTTP/2 request body passed through the plugins'
+// request-body phase, then, once the client's body ends, their
+// request-trailer phase over the client's trailers (which the transport
+// sends after the body, from out.Trailer).
+//
+// The transport reads it on its own goroutine while the handler runs the
+// response phases (gRPC streams are full duplex): both hold c.mu around
+// every phase, so the plugins see one callback at a time, as in Envoy.
+type chainBody struct {
+	rb      *retryableBody
+	c       *chain
+	in, out *http.Request
+	buf     []byte
+	pending []byte // phase output not yet read by the transport
+	eos     bool
+	err     error
+	stop    atomic.Pointer[chainStop] // set when a plugin ended the request
+}
+
+func (b *chainBody) Read(p []byte) (int, error) {
+	for len(b.pending) == 0 {
+		if b.eos || b.err != nil {
+			if b.err != nil {
+				return 0, b.err
+			}
+			return 0, io.EOF
+		}
+		n, rerr := b.rb.Read(b.buf)
+		if rerr != nil && rerr != io.EOF {
+			return 0, rerr
+		}
+		b.eos = rerr == io.EOF
+		b.c.mu.Lock()
+		data, err := b.c.requestBody(b.buf[:n], b.eos)
+		if err == nil && b.eos && len(b.in.Trailer) > 0 {
+			// The transport announced the trailers from out.Trailer's
+			// keys when it sent the head, and reads its values after the
+			// body: update that map in place.
+			t := b.in.Trailer.Clone()
+			if err = b.c.requestTrailers(t); err == nil && b.out.Trailer != nil {
+				clear(b.out.Trailer)
+				for k, vv := range t {
+					b.out.Trailer[k] = vv
+				}
+			}
+		}
+		b.c.mu.Unlock()
+		if err != nil {
+			var st *chainStop
+			if errors.As(err, &st) {
+				b.stop.Store(st)
+			}
+			b.err = err
+			return 0, err
+		}
+		b.pending = data
+	}
+	n := copy(p, b.pending)
+	b.pending = b.pending[n:]
+	return n, nil
+}
+
+// stopped returns the stop a plugin put on the request body, if any (nil
+// receiver: no body phase).
+func (b *chainBody) stopped() *chainStop {
+	if b == nil {
+		return nil
+	}
+	return b.stop.Load()
+}
+
+func (b *chainBody) Close() error { return b.rb.Close() }
 
 func (h *Handler) outboundH2(r *http.Request, x *exchange, fw *forwarded, s *Snapshot, addr string) *http.Request {
 	svc := fw.route.Service

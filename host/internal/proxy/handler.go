@@ -420,7 +420,11 @@ func (h *Handler) copyBody(w http.ResponseWriter, body *httpwire.BodyReader, buf
 		data := buf[:n]
 		if ch != nil {
 			var cerr error
-			if data, cerr = ch.responseBody(data, eos); cerr != nil {
+			data, cerr = ch.responseBody(data, eos)
+			if cerr == nil && eos {
+				cerr = ch.prefixedTrailers(w.Header())
+			}
+			if cerr != nil {
 				// The head is out: aborting the client is the only signal.
 				h.log.Warn("plugin ended the response during its body phase", "route", ch.rt.Name, "err", cerr)
 				body.Err = cerr

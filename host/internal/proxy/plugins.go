@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/weirproxy/weir/abi"
@@ -29,9 +30,14 @@ const MsgPluginFailed = "A plugin failed to process the request"
 // the body phases chunk by chunk; a plugin that pauses makes Weir buffer
 // (up to bodyCap: 413 for a request, an aborted response otherwise).
 //
-// Not yet implemented: trailer phases, and body phases on HTTP/2
-// (gRPC) upstreams, whose bodies stream past the plugins.
+// Trailer phases run when the message has trailers, after its last body
+// chunk (whose end_of_stream is true). Request trailers reach plugins
+// from HTTP/2 clients (gRPC); an HTTP/1.1 client's request trailers are
+// discarded by the server, as nginx does.
 type chain struct {
+	// mu serializes the phases when the request body and the response
+	// are handled on different goroutines (HTTP/2 upstreams).
+	mu      sync.Mutex
 	h       *Handler
 	rt      *Route
 	streams []*wasm.HTTPStream // nil entries: fail-open plugins skipped
@@ -40,17 +46,20 @@ type chain struct {
 
 // chainHost is the request as plugins see it (wasm.StreamHost).
 type chainHost struct {
-	r       *http.Request
-	x       *exchange
-	fw      *forwarded
-	route   *Route
-	resp    http.Header // set during response phases
-	status  int
-	path    string // :path override (raw path and query); "" = unchanged
-	local   *localResponse
-	resumed chan struct{}
-	reset   bool
-	props   map[string][]byte
+	r     *http.Request
+	x     *exchange
+	fw    *forwarded
+	route *Route
+	resp  http.Header // set during response phases
+	// Trailers, set during the trailer phases (names without
+	// http.TrailerPrefix).
+	reqTrailers, respTrailers http.Header
+	status                    int
+	path                      string // :path override (raw path and query); "" = unchanged
+	local                     *localResponse
+	resumed                   chan struct{}
+	reset                     bool
+	props                     map[string][]byte
 
 	// Body bytes received and not yet passed on, as the plugins see them
 	// (HTTP_REQUEST_BODY / HTTP_RESPONSE_BODY).
@@ -158,6 +167,71 @@ func (c *chain) responseBody(data []byte, eos bool) ([]byte, error) {
 	}
 	hs.respOut = true
 	return hs.respBody, nil
+}
+
+// requestTrailers runs the request-trailer phase over t, in plugin
+// order. A pause waits for the plugin to resume, as in the header phase.
+func (c *chain) requestTrailers(t http.Header) error {
+	c.host.reqTrailers = t
+	defer func() { c.host.reqTrailers = nil }()
+	for i, s := range c.streams {
+		if s == nil {
+			continue
+		}
+		act, err := s.OnRequestTrailers(len(t))
+		if err == nil && act != abi.ActionContinue && c.host.local == nil && !c.host.reset {
+			err = c.waitResume(c.host.fw)
+		}
+		if stop := c.afterCall(i, err); stop != nil {
+			return stop
+		}
+	}
+	return nil
+}
+
+// responseTrailers is requestTrailers for the response, in reverse
+// plugin order.
+func (c *chain) responseTrailers(t http.Header) error {
+	c.host.respTrailers = t
+	defer func() { c.host.respTrailers = nil }()
+	for i := len(c.streams) - 1; i >= 0; i-- {
+		s := c.streams[i]
+		if s == nil {
+			continue
+		}
+		act, err := s.OnResponseTrailers(len(t))
+		if err == nil && act != abi.ActionContinue && c.host.local == nil && !c.host.reset {
+			err = c.waitResume(c.host.fw)
+		}
+		if stop := c.afterCall(i, err); stop != nil {
+			return stop
+		}
+	}
+	return nil
+}
+
+// prefixedTrailers runs the response-trailer phase over the trailers
+// held in hdr under http.TrailerPrefix keys (how both servers take
+// trailers announced after the head), writing the plugins' result back.
+func (c *chain) prefixedTrailers(hdr http.Header) error {
+	var t http.Header
+	for k, vv := range hdr {
+		if name, ok := strings.CutPrefix(k, http.TrailerPrefix); ok {
+			if t == nil {
+				t = http.Header{}
+			}
+			t[name] = vv
+			delete(hdr, k)
+		}
+	}
+	if t == nil {
+		return nil
+	}
+	err := c.responseTrailers(t)
+	for k, vv := range t {
+		hdr[http.TrailerPrefix+k] = vv
+	}
+	return err
 }
 
 // afterCall applies the failure policy and the stream effects of a body
@@ -329,12 +403,23 @@ func (c *chainHost) mapFor(m abi.MapType) (http.Header, bool) {
 		if c.resp != nil {
 			return c.resp, true
 		}
+	case abi.MapHTTPRequestTrailers:
+		if c.reqTrailers != nil {
+			return c.reqTrailers, true
+		}
+	case abi.MapHTTPResponseTrailers:
+		if c.respTrailers != nil {
+			return c.respTrailers, true
+		}
 	}
 	return nil, false
 }
 
 func (c *chainHost) pseudo(m abi.MapType, key string) (string, bool) {
-	if m == abi.MapHTTPResponseHeaders {
+	switch m {
+	case abi.MapHTTPRequestTrailers, abi.MapHTTPResponseTrailers:
+		return "", false
+	case abi.MapHTTPResponseHeaders:
 		if key == ":status" {
 			return strconv.Itoa(c.status), true
 		}
@@ -364,12 +449,13 @@ func (c *chainHost) HeaderPairs(m abi.MapType) ([][2]string, abi.Status) {
 		return nil, abi.StatusNotFound
 	}
 	var out [][2]string
-	if m == abi.MapHTTPRequestHeaders {
+	switch m {
+	case abi.MapHTTPRequestHeaders:
 		for _, k := range []string{":authority", ":path", ":method", ":scheme"} {
 			v, _ := c.pseudo(m, k)
 			out = append(out, [2]string{k, v})
 		}
-	} else {
+	case abi.MapHTTPResponseHeaders:
 		v, _ := c.pseudo(m, ":status")
 		out = append(out, [2]string{":status", v})
 	}
@@ -432,6 +518,9 @@ func protectedField(ck string) bool {
 }
 
 func (c *chainHost) setPseudo(m abi.MapType, key, value string) abi.Status {
+	if m == abi.MapHTTPRequestTrailers || m == abi.MapHTTPResponseTrailers {
+		return abi.StatusBadArgument
+	}
 	if m == abi.MapHTTPResponseHeaders {
 		if key != ":status" {
 			return abi.StatusBadArgument
