@@ -345,6 +345,9 @@ func instrument(wasm []byte) (instrumented, error) {
 				sr.byte()
 				sr.skipLEB()
 			}
+			if sr.err == nil && sr.i != len(s.body) {
+				sr.fail("%d bytes after the last export", len(s.body)-sr.i)
+			}
 		case secStart:
 			hasStart = true
 			startFunc = sr.u32()
@@ -396,7 +399,11 @@ func instrument(wasm []byte) (instrumented, error) {
 		sr := &reader{b: s.body}
 		switch s.id {
 		case secCustom:
-			if strings.HasPrefix(sr.name(), ".debug_") {
+			name := sr.name()
+			if sr.err != nil {
+				return instrumented{}, fmt.Errorf("custom section: %w", sr.err)
+			}
+			if strings.HasPrefix(name, ".debug_") {
 				continue
 			}
 			out = appendSection(out, s.id, s.body)
