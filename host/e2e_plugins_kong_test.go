@@ -471,3 +471,63 @@ func TestE2EKongPluginConfigErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestE2EKongBotDetection(t *testing.T) {
+	if testing.Short() {
+		t.Skip("compiles Go-built wasm modules")
+	}
+	be := newBackend(t, "b1", nil)
+	base := kongRoutes(t, be, "bot-detection", 2500, map[string]string{
+		"/default": `{}`,
+		"/allow":   `{"allow":["Googlebot"]}`,
+		"/deny":    `{"deny":["^curl/"]}`,
+	})
+	c := newClient(t)
+	ua := func(path string, uas ...string) response {
+		r := req(t, "GET", base+path, nil)
+		for _, u := range uas {
+			r.Header.Add("User-Agent", u)
+		}
+		return do(t, c, r)
+	}
+	if r := ua("/default", "Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0"); r.Status != 200 {
+		t.Fatalf("browser: %d", r.Status)
+	}
+	if r := ua("/deny", "Go-http-client/1.1"); r.Status != 200 {
+		t.Fatalf("not denied: %d", r.Status)
+	}
+	if r := ua("/allow", "Googlebot/2.1"); r.Status != 200 {
+		t.Fatalf("allowed bot: %d", r.Status)
+	}
+	hits := be.Hits.Load()
+	decodeKongError(t, ua("/default", "Googlebot/2.1 (+http://www.google.com/bot.html)"), 403, "Forbidden")
+	decodeKongError(t, ua("/deny", "curl/8.5.0"), 403, "Forbidden")
+	// Go's client sends one User-Agent only: two go out on a raw connection.
+	decodeKongError(t, rawRequest(t, base, "GET /default HTTP/1.1\r\nHost: x\r\nUser-Agent: a\r\nUser-Agent: b\r\n\r\n"),
+		400, "Only one User-Agent header allowed")
+	if be.Hits.Load() != hits {
+		t.Error("a refused request reached the upstream")
+	}
+}
+
+// rawRequest writes head (a whole request) on a new connection to base
+// and reads the response.
+func rawRequest(t *testing.T, base, head string) response {
+	t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(conn, head); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("raw request: %v", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+}
