@@ -3,6 +3,7 @@ package proxy
 import (
 	"encoding/binary"
 	"errors"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -772,6 +773,10 @@ func (c *chainHost) Property(path []string) ([]byte, abi.Status) {
 		}
 	case "destination.port":
 		return le64(int64(localPort(r))), abi.StatusOK
+	case "destination.address":
+		if a, ok := r.Context().Value(http.LocalAddrContextKey).(*net.TCPAddr); ok {
+			return []byte(a.String()), abi.StatusOK
+		}
 	case "route_name", "weir.route_name":
 		return []byte(c.route.Name), abi.StatusOK
 	case "cluster_name", "weir.service_name":

@@ -222,6 +222,19 @@ export class JSONReader {
     return true;
   }
 
+  /**
+   * Reads a true or false literal: 1 for true, 0 for false, -1 (with err
+   * set) if the next value is not a boolean.
+   */
+  readBool(): i32 {
+    this.ws();
+    const c = this.peek();
+    if (c == 0x74) return this.literal("true") ? 1 : -1;
+    if (c == 0x66) return this.literal("false") ? 0 : -1;
+    this.fail("invalid character looking for a boolean");
+    return -1;
+  }
+
   /** Consumes a null literal. */
   readNull(): bool {
     this.ws();
