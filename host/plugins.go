@@ -183,7 +183,7 @@ func (l *pluginLoader) buildPlugins(cfg *config.Config, prev *proxy.Snapshot) (b
 			VMConfig: vmBytes,
 			Config:   cfgBytes,
 			FailOpen: cp.FailPolicy == "open",
-			Logger:   l.log.With("plugin", cp.Name),
+			Logger:   l.log, // the wasm host adds the plugin name
 			Callouts: l.callouts,
 
 			PoolSize:         lim.Instances,
