@@ -32,7 +32,7 @@ type advEnv struct {
 	c               *http.Client
 }
 
-const advLimits = `{instances: 2, call_timeout_ms: 100, start_timeout_ms: 500, memory_mb: 16}`
+const advLimits = `{instances: 2, call_timeout_ms: 250, start_timeout_ms: 500, memory_mb: 16}`
 
 func advConfig(t testing.TB, be, side, other *backend, cfg string) string {
 	return `
@@ -166,7 +166,7 @@ func TestE2EAdversarialCallbacks(t *testing.T) {
 		name    string
 		adv     string
 		want    outcome
-		timeout bool // counted as a timeout (vs a trap)
+		timeout bool // must be counted as a deadline timeout
 	}{
 		{name: "loop in request headers", adv: "lh", want: refused, timeout: true},
 		{name: "trap in request headers", adv: "uh", want: refused},
@@ -212,8 +212,10 @@ func TestE2EAdversarialCallbacks(t *testing.T) {
 				}
 			})
 			eventually(t, 5*time.Second, "the failure to be counted", func() bool { return p.Traps.Load() > traps })
-			if got := p.Timeouts.Load() > timeouts; got != tc.timeout {
-				t.Fatalf("counted as a timeout: %v, want %v", got, tc.timeout)
+			// (A trap is not checked the other way: on a starved CI
+			// machine even a trapping call may overrun first.)
+			if tc.timeout && p.Timeouts.Load() == timeouts {
+				t.Fatal("the loop was not counted as a deadline timeout")
 			}
 		})
 	}
@@ -371,7 +373,7 @@ func TestE2EAdversarialHeadersAndReentry(t *testing.T) {
 	e := newAdvEnv(t)
 	t.Run("10000 added headers", func(t *testing.T) {
 		e.isolated(t, func() {
-			r, err := e.send(t, "/adv", map[string]string{"X-Adv": "Hk"})
+			r, err := e.send(t, "/mem", map[string]string{"X-Adv": "Hk"}) // no tight CPU deadline: the size is under test
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -383,7 +385,7 @@ func TestE2EAdversarialHeadersAndReentry(t *testing.T) {
 	})
 	t.Run("2 MiB header value", func(t *testing.T) {
 		e.isolated(t, func() {
-			r, err := e.send(t, "/adv", map[string]string{"X-Adv": "Hv"})
+			r, err := e.send(t, "/mem", map[string]string{"X-Adv": "Hv"}) // no tight CPU deadline: the size is under test
 			if err != nil {
 				t.Fatal(err)
 			}
