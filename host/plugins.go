@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/weirproxy/weir/abi"
 	"github.com/weirproxy/weir/host/config"
 	"github.com/weirproxy/weir/host/internal/proxy"
 	"github.com/weirproxy/weir/host/wasm"
@@ -95,11 +96,19 @@ func readModule(name string) ([]byte, error) {
 func pluginKey(p *config.Plugin, digest string) string {
 	h := sha256.New()
 	for _, part := range [][]byte{[]byte(p.Name), []byte(digest), compactJSON(p.Config), []byte(p.RootID),
-		compactJSON(p.VMConfig), []byte(p.FailPolicy)} {
+		compactJSON(p.VMConfig), []byte(p.FailPolicy), limitsKey(p.Limits)} {
 		h.Write(part)
 		h.Write([]byte{0})
 	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// limitsKey encodes a plugin's limits for pluginKey.
+func limitsKey(l *config.PluginLimits) []byte {
+	if l == nil {
+		return nil
+	}
+	return fmt.Appendf(nil, "%d/%d/%d/%d", l.Instances, l.MemoryMB, l.CallTimeoutMS, l.StartTimeoutMS)
 }
 
 func compactJSON(b json.RawMessage) []byte {
@@ -163,6 +172,10 @@ func (l *pluginLoader) buildPlugins(cfg *config.Config, prev *proxy.Snapshot) (b
 		if len(cp.VMConfig) > 0 && string(cp.VMConfig) != "null" {
 			vmBytes = compactJSON(cp.VMConfig)
 		}
+		var lim config.PluginLimits // zero: the host defaults
+		if cp.Limits != nil {
+			lim = *cp.Limits
+		}
 		wp, perr := eng.NewPlugin(ctx, mod, wasm.PluginOptions{
 			Name:     cp.Name,
 			RootID:   cp.RootID,
@@ -170,8 +183,13 @@ func (l *pluginLoader) buildPlugins(cfg *config.Config, prev *proxy.Snapshot) (b
 			VMConfig: vmBytes,
 			Config:   cfgBytes,
 			FailOpen: cp.FailPolicy == "open",
-			Logger:   l.log.With("plugin", cp.Name),
+			Logger:   l.log, // the wasm host adds the plugin name
 			Callouts: l.callouts,
+
+			PoolSize:         lim.Instances,
+			MemoryLimitPages: uint32(lim.MemoryMB) * (1 << 20 / abi.WasmPageSize),
+			CallTimeout:      time.Duration(lim.CallTimeoutMS) * time.Millisecond,
+			StartTimeout:     time.Duration(lim.StartTimeoutMS) * time.Millisecond,
 		})
 		cancel()
 		if perr != nil {

@@ -257,6 +257,7 @@ type Plugin struct {
 	VMConfig   json.RawMessage `json:"vm_config,omitempty"`
 	FailPolicy string          `json:"fail_policy,omitempty"` // closed (default) | open
 	Priority   *int            `json:"priority,omitempty"`
+	Limits     *PluginLimits   `json:"limits,omitempty"`
 }
 
 // Consumer is an API client identity (Kong's Consumer).

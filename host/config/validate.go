@@ -731,6 +731,7 @@ func (v *validator) plugins() {
 		v.rawObjectField(rep, "config", p.Config)
 		v.rawObjectField(rep, "ordering", p.Ordering)
 		v.rawField(rep, "vm_config", p.VMConfig)
+		checkPluginLimits(rep, p.Limits)
 	}
 }
 

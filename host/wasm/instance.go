@@ -345,7 +345,7 @@ func (in *instance) fail(fn string, err error) {
 	if in.wd.fired() || errors.Is(err, context.DeadlineExceeded) || isDeadline(err) {
 		in.p.Timeouts.inc()
 	}
-	in.p.log.Error("wasm plugin instance failed; replacing it", "plugin", in.p.opts.Name, "function", fn, "error", err)
+	in.p.log.Error("wasm plugin instance failed; replacing it", "function", fn, "error", err) // p.log names the plugin
 	in.discard()
 	in.p.replace(in)
 }

@@ -158,6 +158,17 @@ func (p *Plugin) InitHTTPStream(s *HTTPStream, h StreamHost) error {
 	return nil
 }
 
+// Broken returns a channel closed when the stream's instance is discarded
+// (it trapped, overran a deadline or the plugin closed): a stream paused
+// on such an instance will never be resumed by it. A released stream's
+// channel is nil (never ready).
+func (s *HTTPStream) Broken() <-chan struct{} {
+	if s.in == nil || s.released {
+		return nil
+	}
+	return s.in.done
+}
+
 // ID returns the stream's context id (unique within its instance).
 func (s *HTTPStream) ID() uint32 { return s.id }
 

@@ -141,3 +141,39 @@ func TestStrCache(t *testing.T) {
 		})
 	}
 }
+
+// TestHTTPStreamBroken: a stream's Broken channel closes when its
+// instance fails (here, a trap in another stream pinned to the same
+// instance), so a proxy waiting on a paused stream stops waiting.
+func TestHTTPStreamBroken(t *testing.T) {
+	e, _ := newTestEngine(t)
+	p := newTestPlugin(t, e, PluginOptions{PoolSize: 1})
+	paused, err := p.NewHTTPStream(newFakeHost())
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-paused.Broken():
+		t.Fatal("Broken is closed on a healthy instance")
+	default:
+	}
+	h := newFakeHost()
+	h.maps[abi.MapHTTPRequestHeaders] = append(h.maps[abi.MapHTTPRequestHeaders], [2]string{"x-mode", "u"})
+	trap, err := p.NewHTTPStream(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := trap.OnRequestHeaders(1, true); !errors.Is(err, ErrPluginFailed) {
+		t.Fatalf("trap: %v, want ErrPluginFailed", err)
+	}
+	select {
+	case <-paused.Broken():
+	default:
+		t.Fatal("Broken is not closed after the instance trapped")
+	}
+	trap.Done()
+	paused.Done()
+	if paused.Broken() != nil {
+		t.Fatal("a released stream's Broken channel is not nil")
+	}
+}

@@ -3,6 +3,7 @@ package proxy
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"strconv"
@@ -181,7 +182,7 @@ func (c *chain) requestTrailers(t http.Header) error {
 		}
 		act, err := s.OnRequestTrailers(len(t))
 		if err == nil && act != abi.ActionContinue && c.host.local == nil && !c.host.reset {
-			err = c.waitResume(c.host.fw)
+			err = c.waitResume(c.host.fw, s)
 		}
 		if stop := c.afterCall(i, err); stop != nil {
 			return stop
@@ -202,7 +203,7 @@ func (c *chain) responseTrailers(t http.Header) error {
 		}
 		act, err := s.OnResponseTrailers(len(t))
 		if err == nil && act != abi.ActionContinue && c.host.local == nil && !c.host.reset {
-			err = c.waitResume(c.host.fw)
+			err = c.waitResume(c.host.fw, s)
 		}
 		if stop := c.afterCall(i, err); stop != nil {
 			return stop
@@ -274,7 +275,7 @@ func (h *Handler) startChain(w http.ResponseWriter, r *http.Request, x *exchange
 			var act abi.Action
 			act, err = s.OnRequestHeaders(len(r.Header)+4, eos)
 			if err == nil && act != abi.ActionContinue && c.host.local == nil {
-				err = c.waitResume(fw)
+				err = c.waitResume(fw, s)
 			}
 		}
 		if err != nil {
@@ -306,17 +307,31 @@ func (h *Handler) startChain(w http.ResponseWriter, r *http.Request, x *exchange
 }
 
 // waitResume blocks until a plugin that paused calls proxy_continue_stream
-// (typically from a callout's response) or answers locally.
-func (c *chain) waitResume(fw *forwarded) error {
+// (typically from a callout's response) or answers locally. If the
+// paused stream's instance breaks meanwhile (e.g. the callout response
+// handler trapped), nothing can resume it: the wait fails at once
+// instead of at the route's read timeout.
+func (c *chain) waitResume(fw *forwarded, s *wasm.HTTPStream) error {
 	t := time.NewTimer(fw.route.Service.ReadTimeout)
 	defer t.Stop()
 	select {
 	case <-c.host.resumed:
 		return nil
+	case <-s.Broken():
+		select {
+		case <-c.host.resumed: // resumed just before it broke
+			return nil
+		default:
+		}
+		return errPausedInstanceFailed
 	case <-t.C:
 		return errPauseTimeout
 	}
 }
+
+// errPausedInstanceFailed ends a request whose paused plugin instance
+// failed before resuming it.
+var errPausedInstanceFailed = fmt.Errorf("plugin instance failed while the request was paused: %w", wasm.ErrPluginFailed)
 
 // responseHeaders runs the response-header phase on hdr (already holding
 // the upstream's headers) in reverse plugin order. It returns the status
@@ -330,7 +345,7 @@ func (c *chain) responseHeaders(w http.ResponseWriter, r *http.Request, hdr http
 		}
 		act, err := s.OnResponseHeaders(len(hdr)+1, eos)
 		if err == nil && act != abi.ActionContinue && c.host.local == nil {
-			err = c.waitResume(c.host.fw)
+			err = c.waitResume(c.host.fw, s)
 		}
 		if err != nil {
 			p := c.rt.Plugins[i]
