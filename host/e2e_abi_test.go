@@ -684,9 +684,16 @@ func abiRows() map[string]abiRow {
 				t.Fatalf("upstream echoed %d bytes, want the %d-byte body plus the plugin's 1", len(pr.Body), len(body))
 			}
 		}},
-		abi.ExportOnRequestTrailers:  notDriven("the chain has no trailer phases yet (host/internal/proxy/plugins.go)"),
-		abi.ExportOnRequestMetadata:  notDriven("Envoy-only HTTP/2 metadata"),
-		abi.ExportOnResponseTrailers: notDriven("the chain has no trailer phases yet (host/internal/proxy/plugins.go)"),
+		abi.ExportOnRequestTrailers: {run: func(t *testing.T, e *abiEnv) {
+			// Request trailers come from HTTP/2 clients: body.wasm adds
+			// one, which the upstream sees (see e2e_trailers_test.go).
+			checkH2Trailers(t, startTrailerWeir(t))
+		}},
+		abi.ExportOnRequestMetadata: notDriven("Envoy-only HTTP/2 metadata"),
+		abi.ExportOnResponseTrailers: {run: func(t *testing.T, e *abiEnv) {
+			// body.wasm adds a trailer to an HTTP/1.1 upstream's trailers.
+			checkH1ResponseTrailers(t, startTrailerWeir(t))
+		}},
 		abi.ExportOnResponseMetadata: notDriven("Envoy-only HTTP/2 metadata"),
 		abiKey(abi.ExportOnResponseHeaders, abi.V0_1_0): {run: func(t *testing.T, e *abiEnv) {
 			pr := e.probe(t, probe010Path, "none", nil, "").ok(t)
