@@ -140,7 +140,34 @@ func (f *Fetcher) Cache() *Cache { return f.cache }
 
 // Credentials are registry credentials handed to one fetch, e.g. from a
 // Kubernetes image pull Secret. They are tried before the docker config.
-type Credentials struct{ store credentials.Store }
+type Credentials struct{ stores []credentials.Store }
+
+// MergeCredentials combines credentials; the first that has an entry for
+// a registry wins. Nil arguments are ignored; no credentials give nil.
+func MergeCredentials(cs ...*Credentials) *Credentials {
+	var out Credentials
+	for _, c := range cs {
+		if c != nil {
+			out.stores = append(out.stores, c.stores...)
+		}
+	}
+	if len(out.stores) == 0 {
+		return nil
+	}
+	return &out
+}
+
+func (c *Credentials) get(ctx context.Context, hostport string) (auth.Credential, bool) {
+	if c == nil {
+		return auth.EmptyCredential, false
+	}
+	for _, s := range c.stores {
+		if cred, err := credentials.Credential(s)(ctx, hostport); err == nil && cred != auth.EmptyCredential {
+			return cred, true
+		}
+	}
+	return auth.EmptyCredential, false
+}
 
 // CredentialsFromDockerConfigJSON reads the `.dockerconfigjson` key of a
 // kubernetes.io/dockerconfigjson Secret (a docker config.json: {"auths":
@@ -150,14 +177,14 @@ func CredentialsFromDockerConfigJSON(b []byte) (*Credentials, error) {
 	if err != nil {
 		return nil, fmt.Errorf("docker config JSON: %w", err)
 	}
-	return &Credentials{store: s}, nil
+	return &Credentials{stores: []credentials.Store{s}}, nil
 }
 
 // BasicCredentials returns credentials for one registry (host[:port]).
 func BasicCredentials(registry, username, password string) *Credentials {
 	s := credentials.NewMemoryStore()
 	s.Put(context.Background(), registry, auth.Credential{Username: username, Password: password})
-	return &Credentials{store: s}
+	return &Credentials{stores: []credentials.Store{s}}
 }
 
 // FetchOptions are per-fetch settings.
@@ -363,10 +390,8 @@ func (f *Fetcher) repository(ref Ref, creds *Credentials) (*remote.Repository, e
 		Header: http.Header{"User-Agent": {"weir"}},
 		Cache:  auth.NewCache(),
 		Credential: func(ctx context.Context, hostport string) (auth.Credential, error) {
-			if creds != nil {
-				if c, err := credentials.Credential(creds.store)(ctx, hostport); err == nil && c != auth.EmptyCredential {
-					return c, nil
-				}
+			if c, ok := creds.get(ctx, hostport); ok {
+				return c, nil
 			}
 			if docker != nil {
 				return docker(ctx, hostport)
