@@ -269,7 +269,7 @@ func (m *moduleSource) loaded(p *proxy.Plugin, slot string, r *fetchResult) {
 	m.errMu.Lock()
 	delete(m.lastErr, slot)
 	m.errMu.Unlock()
-	if r.mod == nil {
+	if r == nil || r.mod == nil {
 		return
 	}
 	m.info.Store(p, &moduleInfo{Ref: r.ref.String(), Digest: r.mod.Digest, Format: string(r.mod.Format),
