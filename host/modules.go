@@ -37,7 +37,6 @@ type moduleSource struct {
 	gcStop  chan struct{}
 	creds   *modules.Credentials
 
-	info     sync.Map // *proxy.Plugin -> *moduleInfo
 	errMu    sync.Mutex
 	lastErr  map[string]slotError // by slot: the last failed load
 	failures atomic.Uint64
@@ -272,12 +271,16 @@ func (m *moduleSource) loaded(p *proxy.Plugin, slot string, r *fetchResult) {
 	if r == nil || r.mod == nil {
 		return
 	}
-	m.info.Store(p, &moduleInfo{Ref: r.ref.String(), Digest: r.mod.Digest, Format: string(r.mod.Format),
+	moduleInfos.Store(p, &moduleInfo{Ref: r.ref.String(), Digest: r.mod.Digest, Format: string(r.mod.Format),
 		ManifestDigest: r.mod.ManifestDigest, FromCache: r.mod.FromCache, LoadedAt: time.Now().UTC()})
 }
 
+// moduleInfos maps each running *proxy.Plugin to its *moduleInfo (for
+// GET /modules); closePlugins deletes a plugin's entry when it closes it.
+var moduleInfos sync.Map
+
 // forget drops what is recorded about a closed plugin.
-func (m *moduleSource) forget(p *proxy.Plugin) { m.info.Delete(p) }
+func (m *moduleSource) forget(p *proxy.Plugin) { moduleInfos.Delete(p) }
 
 // needsRefresh reports whether applying cfg again, unchanged, could load
 // different modules: an oci:// tag pulled Always, or a slot whose last
@@ -332,7 +335,7 @@ func (s *Server) ModuleStatuses() []ModuleStatus {
 		if p.Wasm == nil {
 			st.Serving = "unavailable"
 		}
-		if v, ok := m.info.Load(p); ok {
+		if v, ok := moduleInfos.Load(p); ok {
 			st.Module = v.(*moduleInfo)
 		}
 		if e, ok := m.lastErr[slot]; ok {

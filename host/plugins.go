@@ -255,6 +255,7 @@ func closePlugins(old, keep *proxy.Snapshot) {
 		if keep != nil && keep.Plugins[k] == p || p.Wasm == nil {
 			continue
 		}
+		moduleInfos.Delete(p)
 		p.Wasm.Close(context.Background())
 	}
 }

@@ -299,18 +299,24 @@ func cacheKey(ref Ref) string {
 
 func (f *Fetcher) fetchOCI(ctx context.Context, ref Ref, fo FetchOptions) (*Module, error) {
 	key := cacheKey(ref)
-	if f.cache != nil && (fo.Policy.Effective(ref) == PullIfNotPresent || !ref.Mutable()) {
+	var cached *Module
+	if f.cache != nil {
 		if e, b, ok := f.cache.Lookup(key); ok {
-			m := e.module(ref, b)
-			if err := verifyModule(m, ref.Pin, ref.Digest); err == nil {
-				return m, nil
+			cached = e.module(ref, b)
+			if fo.Policy.Effective(ref) == PullIfNotPresent || !ref.Mutable() {
+				if err := verifyModule(cached, ref.Pin, ref.Digest); err == nil {
+					return cached, nil
+				}
+				// A pin the cached content does not satisfy: ask the registry.
 			}
-			// A pin the cached content does not satisfy: ask the registry.
 		}
 	}
-	m, err := f.Pull(ctx, ref, fo.Credentials)
+	m, err := f.pull(ctx, ref, fo.Credentials, cached)
 	if err != nil {
 		return nil, err
+	}
+	if m == cached {
+		return m, nil // Always, and the tag still names the cached manifest
 	}
 	if f.cache != nil {
 		if _, err := f.cache.PutBlob(m.Wasm); err == nil {
@@ -406,6 +412,12 @@ func (f *Fetcher) repository(ref Ref, creds *Credentials) (*remote.Repository, e
 // it: manifest and layer digests, the reference's digest and pin, the
 // wasm magic.
 func (f *Fetcher) Pull(ctx context.Context, ref Ref, creds *Credentials) (*Module, error) {
+	return f.pull(ctx, ref, creds, nil)
+}
+
+// pull is Pull that returns cached, without downloading the layer, when
+// the registry's manifest is the one cached came from.
+func (f *Fetcher) pull(ctx context.Context, ref Ref, creds *Credentials, cached *Module) (*Module, error) {
 	if ref.Scheme != SchemeOCI {
 		return nil, badRef(ref.Raw, "not an oci:// reference")
 	}
@@ -435,6 +447,11 @@ func (f *Fetcher) Pull(ctx context.Context, ref Ref, creds *Credentials) (*Modul
 		return nil, fmt.Errorf("%w: %s is an image index (%s); reference a single wasm manifest", ErrNotWasm, ref.String(), mt)
 	default:
 		return nil, fmt.Errorf("%w: %s: unsupported manifest media type %q", ErrNotWasm, ref.String(), mt)
+	}
+	if cached != nil && cached.ManifestDigest == desc.Digest.String() {
+		if err := verifyModule(cached, ref.Pin, ref.Digest); err == nil {
+			return cached, nil
+		}
 	}
 	layer, format, err := pickLayer(&mf, mt)
 	if err != nil {
