@@ -279,6 +279,17 @@ func (m *moduleSource) loaded(p *proxy.Plugin, slot string, r *fetchResult) {
 // GET /modules); closePlugins deletes a plugin's entry when it closes it.
 var moduleInfos sync.Map
 
+// prune forgets the load errors of slots a new config no longer has.
+func (m *moduleSource) prune(slots map[string]*proxy.Plugin) {
+	m.errMu.Lock()
+	defer m.errMu.Unlock()
+	for slot := range m.lastErr {
+		if _, ok := slots[slot]; !ok {
+			delete(m.lastErr, slot)
+		}
+	}
+}
+
 // forget drops what is recorded about a closed plugin.
 func (m *moduleSource) forget(p *proxy.Plugin) { moduleInfos.Delete(p) }
 

@@ -180,6 +180,7 @@ func (l *pluginLoader) buildPlugins(cfg *config.Config, prev *proxy.Snapshot) (b
 		set[key], slots[slot], byIndex[i] = p, p, p
 		l.src.loaded(p, slot, res)
 	}
+	l.src.prune(slots)
 	return byIndex, set, slots, nil
 }
 
