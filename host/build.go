@@ -26,11 +26,11 @@ func build(cfg *config.Config, hash [32]byte, prev *proxy.Snapshot, log *slog.Lo
 		Balancers: map[string]*upstream.Balancer{},
 		Hash:      hash,
 	}
-	byIndex, pset, err := plugins.buildPlugins(cfg, prev)
+	byIndex, pset, slots, err := plugins.buildPlugins(cfg, prev)
 	if err != nil {
 		return nil, err
 	}
-	s.Plugins = pset
+	s.Plugins, s.PluginSlots = pset, slots
 	defer func() {
 		if err != nil {
 			closePlugins(s, prev) // the ones this build started

@@ -137,7 +137,8 @@ services:
 		{name: "missing module file", plugins: `[{name: "file:///nonexistent/x.wasm"}]`, want: "no such file"},
 		{name: "relative module path", plugins: `[{name: "file://rel/x.wasm"}]`, want: "absolute"},
 		{name: "not wasm", plugins: `[{name: "` + moduleRef(t, "go.mod") + `"}]`, want: "plugins[0]"},
-		{name: "oci not yet", plugins: `[{name: "oci://registry.example/p:1"}]`, want: "not supported yet"},
+		{name: "https without a sha256 pin", plugins: `[{name: "https://127.0.0.1:1/p.wasm"}]`, want: "need a sha256 pin"},
+		{name: "bad oci reference", plugins: `[{name: "oci://127.0.0.1:1/UPPER:v1"}]`, want: "invalid repository"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

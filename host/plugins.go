@@ -8,11 +8,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -33,6 +31,9 @@ type pluginLoader struct {
 
 	mu     sync.Mutex
 	engine *wasm.Engine
+
+	// src fetches module references (file://, https://, oci://).
+	src moduleSource
 }
 
 func (l *pluginLoader) getEngine() (*wasm.Engine, error) {
@@ -57,39 +58,13 @@ func (l *pluginLoader) getEngine() (*wasm.Engine, error) {
 }
 
 func (l *pluginLoader) close(ctx context.Context) {
+	l.src.close()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.engine != nil {
 		l.engine.Close(ctx)
 		l.engine = nil
 	}
-}
-
-// readModule resolves a plugin name to module bytes. Built-in names and
-// oci:// / https:// references arrive with later issues; until then they
-// are configuration errors, never silently skipped (a Kong file asking
-// for key-auth must not serve unauthenticated).
-func readModule(name string) ([]byte, error) {
-	if !strings.Contains(name, "://") {
-		return nil, fmt.Errorf("unknown plugin %q: Weir has no built-in plugins yet; reference a module with file:///path/to/plugin.wasm", name)
-	}
-	u, err := url.Parse(name)
-	if err != nil {
-		return nil, fmt.Errorf("module reference %q: %v", name, err)
-	}
-	switch u.Scheme {
-	case "file":
-		if u.Host != "" && u.Host != "localhost" {
-			return nil, fmt.Errorf("module reference %q: file URLs name a local absolute path (file:///...)", name)
-		}
-		if !filepath.IsAbs(u.Path) {
-			return nil, fmt.Errorf("module reference %q: the path must be absolute", name)
-		}
-		return os.ReadFile(u.Path)
-	case "oci", "https", "http":
-		return nil, fmt.Errorf("module reference %q: %s:// modules are not supported yet; use file://", name, u.Scheme)
-	}
-	return nil, fmt.Errorf("module reference %q: unknown scheme %q", name, u.Scheme)
 }
 
 // pluginKey identifies a plugin instance for reuse across reloads.
@@ -122,47 +97,70 @@ func compactJSON(b json.RawMessage) []byte {
 // buildPlugins starts (or reuses) every enabled plugin of cfg and returns
 // them by index in cfg.Plugins (nil for skipped ones), plus the set by
 // reuse key. On error, the plugins it started are closed again.
-func (l *pluginLoader) buildPlugins(cfg *config.Config, prev *proxy.Snapshot) (byIndex []*proxy.Plugin, set map[string]*proxy.Plugin, err error) {
+//
+// Module references are all fetched first (see moduleSource.fetchAll).
+// A remote module (oci://, https://) that cannot be fetched, verified or
+// compiled does not reject the config: its slot keeps the previous
+// snapshot's plugin, or without one gets a placeholder applying the
+// plugin's fail_policy; the failure is logged, counted and shown by GET
+// /modules. Local (file://) modules and built-in names stay config errors.
+func (l *pluginLoader) buildPlugins(cfg *config.Config, prev *proxy.Snapshot) (byIndex []*proxy.Plugin, set, slots map[string]*proxy.Plugin, err error) {
 	byIndex = make([]*proxy.Plugin, len(cfg.Plugins))
 	set = map[string]*proxy.Plugin{}
+	slots = map[string]*proxy.Plugin{}
 	var started []*proxy.Plugin
 	defer func() {
 		if err != nil {
 			for _, p := range started {
 				p.Wasm.Close(context.Background())
+				l.src.forget(p)
 			}
 		}
 	}()
+	fetched := l.src.fetchAll(cfg)
 	for i := range cfg.Plugins {
 		cp := &cfg.Plugins[i]
 		if cp.Enabled != nil && !*cp.Enabled {
 			continue
 		}
 		where := fmt.Sprintf("plugins[%d] (plugin %q): name", i, cp.Name)
-		raw, rerr := readModule(cp.Name)
-		if rerr != nil {
-			return nil, nil, fmt.Errorf("%s: %w", where, rerr)
+		res := fetched[cp.Name]
+		slot := slotOf(cp, res.ref)
+		if res.err != nil {
+			if !res.remote {
+				return nil, nil, nil, fmt.Errorf("%s: %w", where, res.err)
+			}
+			p := l.src.failed(cp, slot, res.err, prev, set)
+			slots[slot], byIndex[i] = p, p
+			continue
 		}
+		raw := res.mod.Wasm
 		sum := sha256.Sum256(raw)
 		key := pluginKey(cp, hex.EncodeToString(sum[:]))
 		if p := set[key]; p != nil {
-			byIndex[i] = p
+			slots[slot], byIndex[i] = p, p
 			continue
 		}
 		if prev != nil && prev.Plugins[key] != nil {
 			p := prev.Plugins[key]
-			set[key], byIndex[i] = p, p
+			set[key], slots[slot], byIndex[i] = p, p, p
+			l.src.loaded(p, slot, nil)
 			continue
 		}
 		eng, eerr := l.getEngine()
 		if eerr != nil {
-			return nil, nil, fmt.Errorf("%s: wasm engine: %w", where, eerr)
+			return nil, nil, nil, fmt.Errorf("%s: wasm engine: %w", where, eerr)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		mod, cerr := eng.Compile(ctx, cp.Name, raw)
 		if cerr != nil {
 			cancel()
-			return nil, nil, fmt.Errorf("%s: %w", where, cerr)
+			if res.remote {
+				p := l.src.failed(cp, slot, cerr, prev, set)
+				slots[slot], byIndex[i] = p, p
+				continue
+			}
+			return nil, nil, nil, fmt.Errorf("%s: %w", where, cerr)
 		}
 		var cfgBytes []byte
 		if len(cp.Config) > 0 && string(cp.Config) != "null" {
@@ -193,13 +191,15 @@ func (l *pluginLoader) buildPlugins(cfg *config.Config, prev *proxy.Snapshot) (b
 		})
 		cancel()
 		if perr != nil {
-			return nil, nil, fmt.Errorf("plugins[%d] (plugin %q): config: %w", i, cp.Name, perr)
+			return nil, nil, nil, fmt.Errorf("plugins[%d] (plugin %q): config: %w", i, cp.Name, perr)
 		}
 		p := &proxy.Plugin{Name: cp.Name, Wasm: wp, FailOpen: cp.FailPolicy == "open"}
 		started = append(started, p)
-		set[key], byIndex[i] = p, p
+		set[key], slots[slot], byIndex[i] = p, p, p
+		l.src.loaded(p, slot, res)
 	}
-	return byIndex, set, nil
+	l.src.prune(slots)
+	return byIndex, set, slots, nil
 }
 
 // routePlugins resolves the plugins that run on a route, as Kong does:
@@ -271,9 +271,10 @@ func routePlugins(cfg *config.Config, byIndex []*proxy.Plugin, cr *config.Route)
 // closePlugins closes the plugins of old that keep is not using.
 func closePlugins(old, keep *proxy.Snapshot) {
 	for k, p := range old.Plugins {
-		if keep != nil && keep.Plugins[k] == p {
+		if keep != nil && keep.Plugins[k] == p || p.Wasm == nil {
 			continue
 		}
+		moduleInfos.Delete(p)
 		p.Wasm.Close(context.Background())
 	}
 }

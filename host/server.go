@@ -112,6 +112,7 @@ func New(opts Options) (*Server, error) {
 	}
 	s := &Server{opts: opts, log: opts.Logger, tr: proxy.NewTransport(), started: time.Now()}
 	s.pl = &pluginLoader{log: s.log}
+	s.pl.src.log = s.log
 	s.callouts = newCalloutDispatcher(func() *proxy.Snapshot {
 		if s.h == nil {
 			return nil // a plugin calling out while it starts, before the first snapshot serves
@@ -172,7 +173,7 @@ func (s *Server) apply(raw []byte) error {
 	}
 	old := s.h.Snapshot()
 	hash := cfg.Hash()
-	if hash == old.Hash {
+	if hash == old.Hash && !s.pl.src.needsRefresh(cfg) {
 		s.raw = raw
 		s.log.Info("configuration unchanged; nothing to do")
 		return nil
@@ -302,7 +303,7 @@ func (s *Server) Start() error {
 
 	a := admin.New(s, s.log)
 	if s.adminLn != nil {
-		s.adminSrv = &http.Server{Handler: a.AdminHandler(), ReadHeaderTimeout: 10 * time.Second}
+		s.adminSrv = &http.Server{Handler: s.modulesHandler(a.AdminHandler()), ReadHeaderTimeout: 10 * time.Second}
 		go s.serve(s.adminSrv, s.adminLn, "admin")
 	}
 	if s.statusLn != nil {

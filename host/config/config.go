@@ -70,6 +70,9 @@ type Weir struct {
 	// ShutdownTimeout bounds how long graceful shutdown waits for
 	// in-flight requests, in milliseconds. Default 30000.
 	ShutdownTimeout int `json:"shutdown_timeout,omitempty"`
+
+	// Modules configures fetching plugin modules (oci://, https://).
+	Modules Modules `json:"modules,omitempty"`
 }
 
 // Compression configures response compression.

@@ -63,6 +63,7 @@ func (c *Config) Validate() error {
 			c.FormatVersion, FormatVersion))
 	}
 	v.weir()
+	v.modules()
 	v.buildTables()
 	v.services()
 	v.routes()
@@ -686,6 +687,7 @@ func (v *validator) plugins() {
 		if p.Name == "" {
 			rep.add("name", requiredFieldError)
 		}
+		pluginRef(rep, p.Name)
 		if p.InstanceName != "" {
 			if err := checkName(p.InstanceName); err != nil {
 				rep.add("instance_name", err.Error())

@@ -21,6 +21,10 @@ type Plugin struct {
 	Name     string
 	Wasm     *wasm.Plugin
 	FailOpen bool
+	// Unavailable, when set (and Wasm nil), says why the plugin's module
+	// could not be loaded and no previous one can serve: fail-closed
+	// plugins answer 503 on their routes, fail-open ones are skipped.
+	Unavailable string
 }
 
 // MsgPluginFailed answers a request whose fail-closed plugin broke.
@@ -269,7 +273,16 @@ func (h *Handler) startChain(w http.ResponseWriter, r *http.Request, x *exchange
 	c.host = chainHost{r: r, x: x, fw: fw, route: rt, resumed: make(chan struct{}, 1)}
 	eos := r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0
 	for i, p := range rt.Plugins {
-		s, err := p.Wasm.NewHTTPStream(&c.host)
+		var s *wasm.HTTPStream
+		var err error
+		if p.Wasm == nil {
+			if p.FailOpen {
+				continue // reported when the module failed to load
+			}
+			err = errors.New("module unavailable: " + p.Unavailable)
+		} else {
+			s, err = p.Wasm.NewHTTPStream(&c.host)
+		}
 		if err == nil {
 			c.streams[i] = s
 			var act abi.Action

@@ -23,7 +23,11 @@ type Snapshot struct {
 	// Plugins are the running wasm plugins, by reuse key (module digest,
 	// name, configuration and options).
 	Plugins map[string]*Plugin
-	Options Options
+	// PluginSlots are the plugins by configuration slot (scope plus the
+	// module reference without its version), so a plugin whose new
+	// module cannot be fetched or compiled keeps serving its previous one.
+	PluginSlots map[string]*Plugin
+	Options     Options
 	// Hash identifies the config the snapshot was built from.
 	Hash [32]byte
 }
