@@ -10,6 +10,7 @@ import (
 
 	"github.com/weirproxy/weir/abi"
 	"github.com/weirproxy/weir/host/internal/httpwire"
+	"github.com/weirproxy/weir/host/internal/telemetry"
 	"github.com/weirproxy/weir/host/wasm"
 )
 
@@ -18,6 +19,8 @@ type Plugin struct {
 	Name     string
 	Wasm     *wasm.Plugin
 	FailOpen bool
+	// Metrics are the plugin's phase series; nil records none.
+	Metrics *telemetry.PluginMetrics
 }
 
 // MsgPluginFailed answers a request whose fail-closed plugin broke.
@@ -120,7 +123,9 @@ func (c *chain) requestBody(data []byte, eos bool) ([]byte, error) {
 		if s == nil {
 			continue
 		}
+		t0, sp := c.phaseStart(i, telemetry.PhaseRequestBody)
 		act, err := s.OnRequestBody(len(hs.reqBody), eos)
+		c.phaseEnd(i, telemetry.PhaseRequestBody, t0, sp, err)
 		if stop := c.afterCall(i, err); stop != nil {
 			return nil, stop
 		}
@@ -148,7 +153,9 @@ func (c *chain) responseBody(data []byte, eos bool) ([]byte, error) {
 		if s == nil {
 			continue
 		}
+		t0, sp := c.phaseStart(i, telemetry.PhaseResponseBody)
 		act, err := s.OnResponseBody(len(hs.respBody), eos)
+		c.phaseEnd(i, telemetry.PhaseResponseBody, t0, sp, err)
 		if stop := c.afterCall(i, err); stop != nil {
 			return nil, stop
 		}
@@ -166,6 +173,7 @@ func (c *chain) afterCall(i int, err error) *chainStop {
 	if err != nil {
 		p := c.rt.Plugins[i]
 		if p.FailOpen {
+			p.failedOpen()
 			c.h.log.Warn("plugin failed; skipped (fail_policy open)", "plugin", p.Name, "route", c.rt.Name, "err", err)
 			c.streams[i] = nil
 			return nil
@@ -193,6 +201,7 @@ func (h *Handler) startChain(w http.ResponseWriter, r *http.Request, x *exchange
 	c.host = chainHost{r: r, x: x, fw: fw, route: rt, resumed: make(chan struct{}, 1)}
 	eos := r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0
 	for i, p := range rt.Plugins {
+		t0, sp := c.phaseStart(i, telemetry.PhaseRequestHeaders)
 		s, err := p.Wasm.NewHTTPStream(&c.host)
 		if err == nil {
 			c.streams[i] = s
@@ -202,8 +211,10 @@ func (h *Handler) startChain(w http.ResponseWriter, r *http.Request, x *exchange
 				err = c.waitResume(fw)
 			}
 		}
+		c.phaseEnd(i, telemetry.PhaseRequestHeaders, t0, sp, err)
 		if err != nil {
 			if p.FailOpen {
+				p.failedOpen()
 				h.log.Warn("plugin failed; skipped (fail_policy open)", "plugin", p.Name, "route", rt.Name, "err", err)
 				c.streams[i] = nil
 				continue
@@ -253,13 +264,16 @@ func (c *chain) responseHeaders(w http.ResponseWriter, r *http.Request, hdr http
 		if s == nil {
 			continue
 		}
+		t0, sp := c.phaseStart(i, telemetry.PhaseResponseHeaders)
 		act, err := s.OnResponseHeaders(len(hdr)+1, eos)
 		if err == nil && act != abi.ActionContinue && c.host.local == nil {
 			err = c.waitResume(c.host.fw)
 		}
+		c.phaseEnd(i, telemetry.PhaseResponseHeaders, t0, sp, err)
 		if err != nil {
 			p := c.rt.Plugins[i]
 			if p.FailOpen {
+				p.failedOpen()
 				c.h.log.Warn("plugin failed; skipped (fail_policy open)", "plugin", p.Name, "route", c.rt.Name, "err", err)
 				continue
 			}
@@ -284,12 +298,16 @@ func (c *chain) end() {
 		if s == nil {
 			continue
 		}
-		if err := s.OnLog(); err != nil {
+		t0, sp := c.phaseStart(i, telemetry.PhaseLog)
+		err := s.OnLog()
+		if err != nil {
 			c.h.log.Warn("plugin on_log failed", "plugin", c.rt.Plugins[i].Name, "err", err)
 		}
-		if err := s.Done(); err != nil {
-			c.h.log.Warn("plugin done failed", "plugin", c.rt.Plugins[i].Name, "err", err)
+		if derr := s.Done(); derr != nil {
+			c.h.log.Warn("plugin done failed", "plugin", c.rt.Plugins[i].Name, "err", derr)
+			err = derr
 		}
+		c.phaseEnd(i, telemetry.PhaseLog, t0, sp, err)
 	}
 }
 
@@ -669,6 +687,10 @@ func (c *chainHost) Property(path []string) ([]byte, abi.Status) {
 		return []byte(r.Proto), abi.StatusOK
 	case "request.id":
 		return []byte(c.x.id), abi.StatusOK
+	case abi.PropWeirTraceID:
+		if id := telemetry.TraceID(c.x.obs.span); id != "" {
+			return []byte(id), abi.StatusOK
+		}
 	case "request.useragent":
 		return []byte(r.Header.Get("User-Agent")), abi.StatusOK
 	case "request.referer":
