@@ -70,6 +70,13 @@ type Weir struct {
 	// ShutdownTimeout bounds how long graceful shutdown waits for
 	// in-flight requests, in milliseconds. Default 30000.
 	ShutdownTimeout int `json:"shutdown_timeout,omitempty"`
+
+	// Observability: metrics, tracing, access log, latency headers
+	// (observability.go).
+	Metrics        Metrics        `json:"metrics,omitempty"`
+	Tracing        *Tracing       `json:"tracing,omitempty"`
+	AccessLog      *AccessLog     `json:"access_log,omitempty"`
+	LatencyHeaders LatencyHeaders `json:"latency_headers,omitempty"`
 }
 
 // Compression configures response compression.

@@ -114,6 +114,7 @@ type AccessLog struct {
 	opts   AccessLogOptions
 	wg     sync.WaitGroup
 	client *http.Client
+	stop   chan struct{} // closed by Close; the queues never are (Log may race Close)
 
 	// Dropped counts entries lost to full queues; ShipFailed counts
 	// batches the endpoint refused or that could not be sent.
@@ -151,7 +152,7 @@ func NewAccessLog(o AccessLogOptions, reg *Registry) (*AccessLog, error) {
 	if reg == nil {
 		reg = NewRegistry()
 	}
-	l := &AccessLog{fields: o.Fields, opts: o, redact: map[string]bool{},
+	l := &AccessLog{fields: o.Fields, opts: o, redact: map[string]bool{}, stop: make(chan struct{}),
 		Dropped: reg.Counter("weir_access_log_dropped_total", "Access log entries dropped because a queue was full.", "sink", "file"),
 		ShipDropped: reg.Counter("weir_access_log_dropped_total", "Access log entries dropped because a queue was full.",
 			"sink", "http"),
@@ -194,12 +195,7 @@ func NewAccessLog(o AccessLogOptions, reg *Registry) (*AccessLog, error) {
 // batch shipped).
 func (l *AccessLog) Close() error {
 	l.closeOnce.Do(func() {
-		if l.ch != nil {
-			close(l.ch)
-		}
-		if l.ship != nil {
-			close(l.ship)
-		}
+		close(l.stop)
 		l.wg.Wait()
 	})
 	if l.out != nil {
@@ -236,16 +232,31 @@ func (l *AccessLog) Log(e *Entry) {
 func (l *AccessLog) writeLoop() {
 	defer l.wg.Done()
 	w := bufio.NewWriterSize(l.out, 64<<10)
-	for b := range l.ch {
+	write := func(b *bytes.Buffer) {
 		w.Write(b.Bytes())
 		if b.Cap() <= 64<<10 {
 			bufPool.Put(b)
 		}
-		if len(l.ch) == 0 {
-			w.Flush()
+	}
+	for {
+		select {
+		case b := <-l.ch:
+			write(b)
+			if len(l.ch) == 0 {
+				w.Flush()
+			}
+		case <-l.stop:
+			for {
+				select {
+				case b := <-l.ch:
+					write(b)
+				default:
+					w.Flush()
+					return
+				}
+			}
 		}
 	}
-	w.Flush()
 }
 
 func (l *AccessLog) shipLoop() {
@@ -291,17 +302,26 @@ func (l *AccessLog) shipLoop() {
 	}
 	for {
 		select {
-		case e, ok := <-l.ship:
-			if !ok {
-				flush()
-				return
-			}
+		case e := <-l.ship:
 			batch = append(batch, e)
 			if len(batch) >= l.opts.BatchSize {
 				flush()
 			}
 		case <-t.C:
 			flush()
+		case <-l.stop:
+			for {
+				select {
+				case e := <-l.ship:
+					batch = append(batch, e)
+					if len(batch) >= l.opts.BatchSize {
+						flush()
+					}
+				default:
+					flush()
+					return
+				}
+			}
 		}
 	}
 }
