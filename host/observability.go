@@ -338,3 +338,15 @@ func pluginMetricName(plugin string, m wasm.Metric) string {
 
 // MetricsHandler serves GET /metrics on the status port.
 func (s *Server) MetricsHandler() http.Handler { return s.obs.reg.Handler() }
+
+// FlushTelemetry exports the spans buffered so far (they are otherwise
+// sent in batches every few seconds, and at Shutdown).
+func (s *Server) FlushTelemetry(ctx context.Context) error {
+	s.obs.mu.Lock()
+	t := s.obs.tracer
+	s.obs.mu.Unlock()
+	if t == nil {
+		return nil
+	}
+	return t.ForceFlush(ctx)
+}
