@@ -2,6 +2,7 @@ package host_test
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -9,6 +10,9 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/weirproxy/weir/host/config"
+	"github.com/weirproxy/weir/host/internal/telemetry"
 )
 
 // scrape fetches the status port's /metrics and parses it with the
@@ -195,5 +199,86 @@ services:
 	}
 	for _, p := range problems {
 		t.Errorf("promlint: %s: %s", p.Metric, p.Text)
+	}
+}
+
+// TestE2ETelemetryConfig renames the latency headers to Kong's through a
+// reload, turns them off, and checks that a broken tracing section is
+// refused with the field named while the running config keeps serving;
+// counters survive the reloads.
+func TestE2ETelemetryConfig(t *testing.T) {
+	be := newBackend(t, "b1", nil)
+	base := `
+_format_version: "3.0"
+services:
+  - name: api
+    url: http://` + be.Addr() + `
+    routes: [{name: r1, paths: [/]}]
+`
+	srv := startWeir(t, base)
+	c := newClient(t)
+	if r := get(t, c, proxyURL(srv)+"/"); r.Header.Get("X-Weir-Proxy-Latency") == "" || r.Header.Get("X-Weir-Upstream-Latency") == "" {
+		t.Fatalf("default latency headers missing: %v", r.Header)
+	}
+
+	kong := base + `
+weir:
+  latency_headers: {proxy: X-Kong-Proxy-Latency, upstream: X-Kong-Upstream-Latency}
+`
+	if r := postConfig(t, c, srv, kong); r.Status != 201 && r.Status != 200 {
+		t.Fatalf("POST /config: %d %s", r.Status, r.Body)
+	}
+	r := get(t, c, proxyURL(srv)+"/")
+	if r.Header.Get("X-Kong-Proxy-Latency") == "" || r.Header.Get("X-Kong-Upstream-Latency") == "" || r.Header.Get("X-Weir-Proxy-Latency") != "" {
+		t.Fatalf("after renaming: %v", r.Header)
+	}
+
+	bad := kong + `
+  tracing: {endpoint: "collector:4317", sampling_ratio: 2}
+`
+	r = postConfig(t, c, srv, bad)
+	if r.Status != 400 || !strings.Contains(string(r.Body), "weir.tracing.endpoint") || !strings.Contains(string(r.Body), "weir.tracing.sampling_ratio") {
+		t.Fatalf("bad tracing config: %d %s", r.Status, r.Body)
+	}
+	if r := get(t, c, proxyURL(srv)+"/"); r.Status != 200 || r.Header.Get("X-Kong-Proxy-Latency") == "" {
+		t.Fatalf("running config lost after a refused one: %d %v", r.Status, r.Header)
+	}
+
+	off := base + `
+weir:
+  latency_headers: {enabled: false}
+`
+	if r := postConfig(t, c, srv, off); r.Status/100 != 2 {
+		t.Fatalf("POST /config: %d %s", r.Status, r.Body)
+	}
+	r = get(t, c, proxyURL(srv)+"/")
+	if r.Header.Get("X-Weir-Proxy-Latency") != "" || r.Header.Get("X-Kong-Proxy-Latency") != "" {
+		t.Fatalf("latency headers sent while disabled: %v", r.Header)
+	}
+
+	fams, _ := scrape(t, c, statusURL(srv))
+	if v := value(series(t, fams, "weir_http_requests_total", "route", "r1", "code", "2xx")); v != 4 {
+		t.Errorf("r1 2xx = %v after 4 requests across reloads", v)
+	}
+	if v := value(series(t, fams, "weir_config_reloads_total", "result", "failure")); v != 1 {
+		t.Errorf("failed reloads = %v, want 1", v)
+	}
+	if v := value(series(t, fams, "weir_config_reloads_total", "result", "success")); v != 2 {
+		t.Errorf("successful reloads = %v, want 2", v)
+	}
+}
+
+// TestAccessLogFieldLists keeps the config's field list and the access
+// log's in step.
+func TestAccessLogFieldLists(t *testing.T) {
+	for _, f := range config.AccessLogFields {
+		if err := telemetry.ValidateField(f); err != nil {
+			t.Errorf("config.AccessLogFields has %q, the access log refuses it: %v", f, err)
+		}
+	}
+	for _, f := range telemetry.DefaultAccessLogFields {
+		if !slices.Contains(config.AccessLogFields, f) {
+			t.Errorf("default field %q is not in config.AccessLogFields", f)
+		}
 	}
 }
