@@ -123,6 +123,10 @@ type AccessLog struct {
 	closeOnce sync.Once
 }
 
+// flushEvery bounds how long a logged line waits before it is written.
+// With the default queue (8192) it sustains 800k lines/s before drops.
+const flushEvery = 10 * time.Millisecond
+
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 type nopCloser struct{ io.Writer }
@@ -238,11 +242,24 @@ func (l *AccessLog) writeLoop() {
 			bufPool.Put(b)
 		}
 	}
+	// The writer wakes every flushEvery and drains the queue: a request
+	// never wakes it (a channel send to a parked receiver costs a
+	// goroutine handoff), and lines reach the sink in few write(2)s,
+	// as nginx's buffer= and flush= do.
+	t := time.NewTicker(flushEvery)
+	defer t.Stop()
 	for {
 		select {
-		case b := <-l.ch:
-			write(b)
-			if len(l.ch) == 0 {
+		case <-t.C:
+			for drained := false; !drained; {
+				select {
+				case b := <-l.ch:
+					write(b)
+				default:
+					drained = true
+				}
+			}
+			if w.Buffered() > 0 {
 				w.Flush()
 			}
 		case <-l.stop:
