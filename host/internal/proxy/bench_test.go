@@ -273,3 +273,14 @@ func TestHandlerH1ObservedAllocs(t *testing.T) {
 	}
 	t.Logf("%v allocations per observed request", allocs)
 }
+
+// BenchmarkHandlerH1Sampled1pct is tracing on with a 1% sampling ratio:
+// most requests pay for context extraction and a non-recording span.
+func BenchmarkHandlerH1Sampled1pct(b *testing.B) {
+	addr := rawBackend(b, bytes.Repeat([]byte("x"), 1024))
+	s := observedSnapshot(b, addr)
+	t := telemetry.NewTracerExporter(tracetest.NewNoopExporter(), telemetry.TracingOptions{SamplingRatio: 0.01})
+	defer t.Shutdown(context.Background())
+	s.Options.Obs.Tracer = t
+	benchHandler(b, s)
+}

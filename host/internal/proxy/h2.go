@@ -86,7 +86,7 @@ func (h *Handler) forwardH2(w http.ResponseWriter, r *http.Request, x *exchange,
 		if !x.obs.start.IsZero() {
 			x.obs.upAddr = t.Addr
 			if x.obs.span != nil {
-				usp = x.obs.tracer.StartUpstream(x.obs.ctx, r.Method, t.Addr, out.Header)
+				usp = startUpstreamSpan(x, r.Method, t.Addr, out.Header)
 			}
 			x.obs.upStart = time.Now()
 		}

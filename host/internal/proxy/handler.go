@@ -246,7 +246,7 @@ func (h *Handler) forwardH1(w http.ResponseWriter, r *http.Request, x *exchange,
 		if !x.obs.start.IsZero() {
 			x.obs.upAddr = t.Addr
 			if x.obs.span != nil {
-				usp = x.obs.tracer.StartUpstream(x.obs.ctx, r.Method, t.Addr, r.Header)
+				usp = startUpstreamSpan(x, r.Method, t.Addr, r.Header)
 			}
 		}
 		res := h.exchangeH1(w, r, x, fw, t, cookie, hasBody, upgrade)

@@ -44,6 +44,7 @@ type obsState struct {
 	span                   trace.Span // nil unless traced
 	ctx                    context.Context
 	tracer                 *telemetry.Tracer
+	recording              bool // span is sampled: child spans are made
 	entry                  telemetry.Entry
 }
 
@@ -149,8 +150,20 @@ func (h *Handler) startSpan(r *http.Request, x *exchange, t *telemetry.Tracer, r
 		}
 	}
 	ctx, sp := t.StartServer(r, route, service, clientIP(r), r.TLS != nil)
-	x.obs.span, x.obs.ctx, x.obs.tracer = sp, ctx, t
+	x.obs.span, x.obs.ctx, x.obs.tracer, x.obs.recording = sp, ctx, t, sp.IsRecording()
 	return r.WithContext(ctx)
+}
+
+// startUpstreamSpan starts the client span of an upstream attempt and
+// puts its context in hdr; an unsampled request only propagates its
+// context (sampled=0), without a span.
+func startUpstreamSpan(x *exchange, method, addr string, hdr http.Header) trace.Span {
+	ob := &x.obs
+	if !ob.recording {
+		ob.tracer.Inject(ob.ctx, hdr)
+		return nil
+	}
+	return ob.tracer.StartUpstream(ob.ctx, method, addr, hdr)
 }
 
 // latencyHeaders adds the latency headers to a proxied response.
@@ -193,7 +206,7 @@ func (c *chain) phaseStart(i int, ph telemetry.Phase) (time.Time, trace.Span) {
 	p := c.rt.Plugins[i]
 	x := c.host.x
 	var sp trace.Span
-	if x.obs.span != nil {
+	if x.obs.recording {
 		name := ""
 		if p.Metrics != nil {
 			name = p.Metrics.SpanNames[ph]

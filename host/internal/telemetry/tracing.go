@@ -113,6 +113,45 @@ func NewTracerExporter(exp sdktrace.SpanExporter, o TracingOptions) *Tracer {
 	}
 }
 
+// Span kind options, made once (each trace.WithSpanKind allocates).
+var (
+	kindServer   = trace.WithSpanKind(trace.SpanKindServer)
+	kindInternal = trace.WithSpanKind(trace.SpanKindInternal)
+	kindClient   = trace.WithSpanKind(trace.SpanKindClient)
+)
+
+// headerCarrier is propagation.HeaderCarrier without canonicalizing the
+// propagators' (fixed, lower-case) keys on every request.
+type headerCarrier http.Header
+
+var canonicalKeys = map[string]string{"traceparent": "Traceparent", "tracestate": "Tracestate", "b3": "B3",
+	"x-b3-traceid": "X-B3-Traceid", "x-b3-spanid": "X-B3-Spanid", "x-b3-sampled": "X-B3-Sampled",
+	"x-b3-flags": "X-B3-Flags", "x-b3-parentspanid": "X-B3-Parentspanid"}
+
+func canonical(k string) string {
+	if c, ok := canonicalKeys[k]; ok {
+		return c
+	}
+	return http.CanonicalHeaderKey(k)
+}
+
+func (c headerCarrier) Get(key string) string {
+	if v := c[canonical(key)]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+func (c headerCarrier) Set(key, value string) { c[canonical(key)] = []string{value} }
+
+func (c headerCarrier) Keys() []string {
+	keys := make([]string, 0, len(c))
+	for k := range c {
+		keys = append(keys, k)
+	}
+	return keys
+}
+
 // Options returns the options the tracer was built with.
 func (t *Tracer) Options() TracingOptions { return t.opts }
 
@@ -152,13 +191,16 @@ func (t *Tracer) StartServer(r *http.Request, route, service, clientIP string, t
 	if i := strings.IndexByte(path, '?'); i >= 0 {
 		path = path[:i]
 	}
-	name := r.Method
-	if route != "" {
-		name += " " + route
-	}
 	host, port := r.Host, ""
 	if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.HasSuffix(host, "]") {
 		host, port = host[:i], host[i+1:]
+	}
+	ctx, sp := t.tr.Start(ctx, r.Method, kindServer)
+	if !sp.IsRecording() {
+		return ctx, sp // not sampled: no name or attributes to build
+	}
+	if route != "" {
+		sp.SetName(r.Method + " " + route)
 	}
 	attrs := []attribute.KeyValue{
 		attribute.String("http.request.method", r.Method),
@@ -178,7 +220,8 @@ func (t *Tracer) StartServer(r *http.Request, route, service, clientIP string, t
 	if ua := r.Header.Get("User-Agent"); ua != "" {
 		attrs = append(attrs, attribute.String("user_agent.original", ua))
 	}
-	return t.tr.Start(ctx, name, trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(attrs...))
+	sp.SetAttributes(attrs...)
+	return ctx, sp
 }
 
 func protoVersion(r *http.Request) string {
@@ -196,6 +239,9 @@ func protoVersion(r *http.Request) string {
 
 // EndServer sets the response status on the server span and ends it.
 func EndServer(sp trace.Span, status int) {
+	if !sp.IsRecording() {
+		return
+	}
 	sp.SetAttributes(attribute.Int("http.response.status_code", status))
 	if status >= 500 || status == 0 {
 		sp.SetStatus(codes.Error, "")
@@ -205,8 +251,13 @@ func EndServer(sp trace.Span, status int) {
 
 // StartInternal starts a child span (plugin phases).
 func (t *Tracer) StartInternal(ctx context.Context, name string) trace.Span {
-	_, sp := t.tr.Start(ctx, name, trace.WithSpanKind(trace.SpanKindInternal))
+	_, sp := t.tr.Start(ctx, name, kindInternal)
 	return sp
+}
+
+// Inject writes ctx's trace context into h (traceparent and b3).
+func (t *Tracer) Inject(ctx context.Context, h http.Header) {
+	t.prop.Inject(ctx, headerCarrier(h))
 }
 
 // StartUpstream starts the client span of one upstream attempt and
@@ -217,13 +268,13 @@ func (t *Tracer) StartUpstream(ctx context.Context, method, addr string, h http.
 		host = strings.Trim(addr[:i], "[]")
 		port, _ = strconv.Atoi(addr[i+1:])
 	}
-	ctx, sp := t.tr.Start(ctx, method, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(
+	ctx, sp := t.tr.Start(ctx, method, kindClient, trace.WithAttributes(
 		attribute.String("http.request.method", method),
 		attribute.String("server.address", host),
 		attribute.Int("server.port", port),
 		attribute.String("network.peer.address", host),
 	))
-	t.prop.Inject(ctx, propagation.HeaderCarrier(h))
+	t.prop.Inject(ctx, headerCarrier(h))
 	return sp
 }
 
