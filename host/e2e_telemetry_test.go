@@ -282,3 +282,56 @@ func TestAccessLogFieldLists(t *testing.T) {
 		}
 	}
 }
+
+// TestE2EMetricsScrapeUnderLoad scrapes /metrics while requests run
+// through a plugin chain (run with -race: the collectors read plugin
+// pools, instance memory and balancers that requests use).
+func TestE2EMetricsScrapeUnderLoad(t *testing.T) {
+	be := newBackend(t, "b1", nil)
+	srv := startWeir(t, `
+_format_version: "3.0"
+services:
+  - name: api
+    url: http://`+be.Addr()+`
+    routes:
+      - name: r1
+        paths: [/]
+        plugins:
+          - name: `+moduleRef(t, "host/testdata/metrics.wasm")+`
+`)
+	const workers, each = 4, 25
+	done := make(chan error, workers)
+	for w := 0; w < workers; w++ {
+		go func() {
+			c := &http.Client{}
+			for i := 0; i < each; i++ {
+				resp, err := c.Get(proxyURL(srv) + "/")
+				if err != nil {
+					done <- err
+					return
+				}
+				resp.Body.Close()
+			}
+			done <- nil
+		}()
+	}
+	c := newClient(t)
+	for finished := 0; finished < workers; {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+			finished++
+		default:
+			scrape(t, c, statusURL(srv))
+		}
+	}
+	fams, _ := scrape(t, c, statusURL(srv))
+	if v := value(series(t, fams, "weir_http_requests_total", "route", "r1", "code", "2xx")); v != workers*each {
+		t.Errorf("2xx = %v, want %d", v, workers*each)
+	}
+	if v := value(series(t, fams, "weir_plugin_metrics_hits_total")); v != workers*each {
+		t.Errorf("plugin counter = %v, want %d", v, workers*each)
+	}
+}
