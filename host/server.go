@@ -88,6 +88,9 @@ type Server struct {
 	proxyLn, adminLn, statusLn net.Listener
 	watchStop                  chan struct{}
 	watchDone                  chan struct{}
+
+	// obs owns metrics, tracing and the access log (observability.go).
+	obs *observer
 }
 
 // New loads and builds the initial configuration. It does not listen yet.
@@ -126,6 +129,15 @@ func New(opts Options) (*Server, error) {
 		s.pl.close(context.Background())
 		return nil, err
 	}
+	s.obs = newObserver(s)
+	commit, _, err := s.obs.decorate(cfg, snap, nil)
+	if err != nil {
+		closePlugins(snap, nil)
+		s.tr.Close()
+		s.pl.close(context.Background())
+		return nil, err
+	}
+	commit()
 	startBalancers(snap)
 	s.h = proxy.NewHandler(snap, s.tr, s.log)
 	s.cfg.Store(cfg)
@@ -162,6 +174,7 @@ func (s *Server) Apply(raw []byte) error {
 		return err
 	}
 	s.reloadsOK.Add(1)
+	s.obs.lastReloadOK.Store(time.Now().UnixNano())
 	s.lastReloadErr.Store(nil)
 	return nil
 }
@@ -183,6 +196,12 @@ func (s *Server) apply(raw []byte) error {
 	if err != nil {
 		return err
 	}
+	commit, _, err := s.obs.decorate(cfg, snap, old)
+	if err != nil {
+		closePlugins(snap, old)
+		return err
+	}
+	commit()
 	startBalancers(snap)
 	s.h.Swap(snap)
 	s.cfg.Store(cfg)
@@ -398,6 +417,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	closePlugins(snap, nil)
 	s.pl.close(context.Background())
 	s.callouts.close()
+	s.obs.close(ctx)
 	return err
 }
 

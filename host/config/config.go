@@ -73,6 +73,13 @@ type Weir struct {
 
 	// Modules configures fetching plugin modules (oci://, https://).
 	Modules Modules `json:"modules,omitempty"`
+
+	// Observability: metrics, tracing, access log, latency headers
+	// (observability.go).
+	Metrics        Metrics        `json:"metrics,omitempty"`
+	Tracing        *Tracing       `json:"tracing,omitempty"`
+	AccessLog      *AccessLog     `json:"access_log,omitempty"`
+	LatencyHeaders LatencyHeaders `json:"latency_headers,omitempty"`
 }
 
 // Compression configures response compression.

@@ -263,6 +263,7 @@ func (w *Weir) normalize() {
 	if cp.ZstdLevel == 0 {
 		cp.ZstdLevel = defaultZstdLevel
 	}
+	w.normalizeObservability()
 }
 
 func (s *Service) normalize(rep *reporter) {

@@ -853,6 +853,7 @@ func (v *validator) weir() {
 			v.errs.add(index("weir.compression.content_types", i), err.Error())
 		}
 	}
+	v.observability()
 }
 
 // checkListen checks a listen address "host:port" (host may be empty).

@@ -9,6 +9,7 @@
 //	GET  /config                      the declarative config in service
 //	POST /config                      replace it (Kong DB-less); 400 with every error
 //	GET  /status/ready (status port)  200 when serving a config, else 503
+//	GET  /metrics (status port)       Prometheus metrics
 //	GET  /debug/pprof/...             Go's profiler
 package admin
 
@@ -104,10 +105,19 @@ func (a *API) StatusHandler() http.Handler {
 		writeJSON(w, http.StatusOK, map[string]any{"message": "ready"})
 	})
 	m.HandleFunc("GET /status", a.status)
+	if mb, ok := a.b.(MetricsBackend); ok {
+		m.Handle("GET /metrics", mb.MetricsHandler())
+	}
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]any{"message": "Not found"})
 	})
 	return m
+}
+
+// MetricsBackend is a Backend that serves Prometheus metrics: the
+// status port then answers GET /metrics.
+type MetricsBackend interface {
+	MetricsHandler() http.Handler
 }
 
 func (a *API) root(w http.ResponseWriter, r *http.Request) {

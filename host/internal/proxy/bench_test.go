@@ -11,7 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
 	"github.com/weirproxy/weir/host/internal/router"
+	"github.com/weirproxy/weir/host/internal/telemetry"
 	"github.com/weirproxy/weir/host/internal/upstream"
 )
 
@@ -174,3 +177,110 @@ func TestHandlerH1Allocs(t *testing.T) {
 
 var _ = io.Discard
 var _ = strings.Repeat
+
+// observedSnapshot is benchSnapshot with Weir's default observability:
+// route metrics and latency headers (tracing and access log off).
+func observedSnapshot(tb testing.TB, addr string) *Snapshot {
+	s := benchSnapshot(tb, addr)
+	reg := telemetry.NewRegistry()
+	s.Routes[0].Metrics = reg.Route("r", "s")
+	s.Options.Obs = Observability{
+		Unmatched:             reg.Route("", ""),
+		ProxyLatencyHeader:    "X-Weir-Proxy-Latency",
+		UpstreamLatencyHeader: "X-Weir-Upstream-Latency",
+	}
+	return s
+}
+
+func benchHandler(b *testing.B, s *Snapshot) {
+	tr := NewTransport()
+	defer tr.Close()
+	h := NewHandler(s, tr, nil)
+	r := benchRequest()
+	w := &benchWriter{h: make(http.Header, 8)}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		clear(w.h)
+		w.status, w.n = 0, 0
+		h.ServeHTTP(w, r)
+		if w.status != 200 || w.n != 1024 {
+			b.Fatalf("status %d, %d bytes", w.status, w.n)
+		}
+	}
+}
+
+// BenchmarkHandlerH1Observed is BenchmarkHandlerH1 with metrics and
+// latency headers on (the defaults of a configured Weir).
+func BenchmarkHandlerH1Observed(b *testing.B) {
+	addr := rawBackend(b, bytes.Repeat([]byte("x"), 1024))
+	benchHandler(b, observedSnapshot(b, addr))
+}
+
+// BenchmarkHandlerH1Traced adds tracing at 100% sampling, spans
+// exported in batches to a discarding exporter.
+func BenchmarkHandlerH1Traced(b *testing.B) {
+	addr := rawBackend(b, bytes.Repeat([]byte("x"), 1024))
+	s := observedSnapshot(b, addr)
+	t := telemetry.NewTracerExporter(tracetest.NewNoopExporter(), telemetry.TracingOptions{SamplingRatio: 1})
+	defer t.Shutdown(context.Background())
+	s.Options.Obs.Tracer = t
+	benchHandler(b, s)
+}
+
+// BenchmarkHandlerH1AccessLog adds the JSON access log (to io.Discard's
+// equivalent: a file in the test's temp dir).
+func BenchmarkHandlerH1AccessLog(b *testing.B) {
+	addr := rawBackend(b, bytes.Repeat([]byte("x"), 1024))
+	s := observedSnapshot(b, addr)
+	al, err := telemetry.NewAccessLog(telemetry.AccessLogOptions{Path: b.TempDir() + "/access.log"}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer al.Close()
+	s.Options.Obs.AccessLog = al
+	benchHandler(b, s)
+}
+
+func TestHandlerH1ObservedAllocs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("allocation count is checked in the full run")
+	}
+	addr := rawBackend(t, bytes.Repeat([]byte("x"), 1024))
+	tr := NewTransport()
+	defer tr.Close()
+	s := observedSnapshot(t, addr)
+	h := NewHandler(s, tr, nil)
+	r := benchRequest()
+	w := &benchWriter{h: make(http.Header, 8)}
+	allocs := testing.AllocsPerRun(200, func() {
+		clear(w.h)
+		w.status, w.n = 0, 0
+		h.ServeHTTP(w, r)
+	})
+	if w.status != 200 || w.n != 1024 {
+		t.Fatalf("status %d, %d bytes", w.status, w.n)
+	}
+	if got := w.h.Get("X-Weir-Proxy-Latency"); got == "" {
+		t.Fatalf("no proxy latency header; headers %v", w.h)
+	}
+	if got := s.Routes[0].Metrics.Requests[2].Get(); got < 200 {
+		t.Fatalf("2xx counter = %d after 200+ requests", got)
+	}
+	// Metrics and latency headers must not add allocations.
+	if allocs > 5 {
+		t.Fatalf("%v allocations per observed request, want the unobserved 5", allocs)
+	}
+	t.Logf("%v allocations per observed request", allocs)
+}
+
+// BenchmarkHandlerH1Sampled1pct is tracing on with a 1% sampling ratio:
+// most requests pay for context extraction and a non-recording span.
+func BenchmarkHandlerH1Sampled1pct(b *testing.B) {
+	addr := rawBackend(b, bytes.Repeat([]byte("x"), 1024))
+	s := observedSnapshot(b, addr)
+	t := telemetry.NewTracerExporter(tracetest.NewNoopExporter(), telemetry.TracingOptions{SamplingRatio: 0.01})
+	defer t.Shutdown(context.Background())
+	s.Options.Obs.Tracer = t
+	benchHandler(b, s)
+}

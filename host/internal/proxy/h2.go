@@ -10,6 +10,10 @@ import (
 	"net/url"
 	"sync/atomic"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/weirproxy/weir/host/internal/telemetry"
 )
 
 // NewH2RoundTripper returns the HTTP/2 client for a gRPC service: h2c
@@ -83,7 +87,25 @@ func (h *Handler) forwardH2(w http.ResponseWriter, r *http.Request, x *exchange,
 			out = out.WithContext(ctx)
 		}
 		t.Acquire()
+		var usp trace.Span
+		if !x.obs.start.IsZero() {
+			x.obs.upAddr = t.Addr
+			if x.obs.span != nil {
+				usp = startUpstreamSpan(x, r.Method, t.Addr, out.Header)
+			}
+			x.obs.upStart = time.Now()
+		}
 		resp, err := svc.h2.RoundTrip(out)
+		if !x.obs.start.IsZero() {
+			x.obs.upHead = time.Now()
+		}
+		if usp != nil {
+			st := 0
+			if resp != nil {
+				st = resp.StatusCode
+			}
+			telemetry.EndUpstream(usp, st, err)
+		}
 		t.Release()
 		if err != nil {
 			if cancel != nil {
@@ -130,6 +152,9 @@ func (h *Handler) forwardH2(w http.ResponseWriter, r *http.Request, x *exchange,
 			hdr[k] = vv
 		}
 		h.commonHeaders(hdr, x, hdr["Server"] == nil)
+		if !x.obs.start.IsZero() {
+			latencyHeaders(hdr, x, &s.Options.Obs)
+		}
 		status := resp.StatusCode
 		if fw.chain != nil {
 			var ok bool

@@ -15,9 +15,13 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
+
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/weirproxy/weir/host/internal/httpwire"
 	"github.com/weirproxy/weir/host/internal/router"
+	"github.com/weirproxy/weir/host/internal/telemetry"
 	"github.com/weirproxy/weir/host/internal/upstream"
 )
 
@@ -60,6 +64,7 @@ func (h *Handler) Snapshot() *Snapshot { return h.snap.Load() }
 // exchange is the per-request state, pooled.
 type exchange struct {
 	id      string
+	obs     obsState
 	idBuf   [32]byte
 	idSlice [1]string
 	tried   [8]*upstream.Target
@@ -78,10 +83,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer func() {
 		x.ureq = upstream.Request{}
 		x.fw = forwarded{}
+		x.obs = obsState{}
 		clear(x.tried[:])
 		exchangePool.Put(x)
 	}()
 	x.id = h.requestID(r, s, x)
+	if o := &s.Options.Obs; o.on() {
+		x.obs.start = time.Now()
+		x.obs.rec = recorder{w: w}
+		w = &x.obs.rec
+		defer h.finishObserve(r, x, o)
+	}
 
 	if s.Options.Compress != nil {
 		var finish func()
@@ -96,11 +108,20 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rq.SNI = r.TLS.ServerName
 	}
 	m, ok := s.Table.Match(&rq)
+	var rt *Route
+	if ok {
+		rt = s.Routes[m.Route]
+	}
+	if !x.obs.start.IsZero() {
+		x.obs.route = rt
+		if t := s.Options.Obs.Tracer; t != nil {
+			r = h.startSpan(r, x, t, rt)
+		}
+	}
 	if !ok {
 		h.writeError(w, r, x, http.StatusNotFound, MsgNoRoute)
 		return
 	}
-	rt := s.Routes[m.Route]
 
 	// Protocols (Kong semantics): an https-only route hit over http
 	// answers with the route's redirect code.
@@ -221,7 +242,17 @@ func (h *Handler) forwardH1(w http.ResponseWriter, r *http.Request, x *exchange,
 			x.ureq.Tried = append(x.ureq.Tried, t)
 		}
 		t.Acquire()
+		var usp trace.Span
+		if !x.obs.start.IsZero() {
+			x.obs.upAddr = t.Addr
+			if x.obs.span != nil {
+				usp = startUpstreamSpan(x, r.Method, t.Addr, r.Header)
+			}
+		}
 		res := h.exchangeH1(w, r, x, fw, t, cookie, hasBody, upgrade)
+		if usp != nil {
+			telemetry.EndUpstream(usp, res.status, res.err)
+		}
 		t.Release()
 		switch res.outcome {
 		case outcomeDone:
@@ -302,6 +333,9 @@ func (h *Handler) roundTripH1(w http.ResponseWriter, r *http.Request, x *exchang
 	svc := fw.route.Service
 	c.rd.timeout = svc.ReadTimeout
 	c.armWrite(svc.WriteTimeout)
+	if !x.obs.start.IsZero() {
+		x.obs.upStart = time.Now()
+	}
 	h.writeRequestHead(c, r, x, fw, s, hasBody, upgrade)
 	var err error
 	if hasBody {
@@ -353,6 +387,9 @@ func (h *Handler) roundTripH1(w http.ResponseWriter, r *http.Request, x *exchang
 		}
 		break
 	}
+	if !x.obs.start.IsZero() {
+		x.obs.upHead = time.Now()
+	}
 	if upgrade && head.status == http.StatusSwitchingProtocols {
 		h.serveUpgrade(w, r, x, c, svc)
 		return result{outcome: outcomeDone, status: head.status}
@@ -365,6 +402,9 @@ func (h *Handler) roundTripH1(w http.ResponseWriter, r *http.Request, x *exchang
 	hdr := w.Header()
 	head.copyTo(hdr)
 	h.commonHeaders(hdr, x, !head.hasServer)
+	if !x.obs.start.IsZero() {
+		latencyHeaders(hdr, x, &s.Options.Obs)
+	}
 	if cookie != "" {
 		hdr["Set-Cookie"] = append(hdr["Set-Cookie"], cookie)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/weirproxy/weir/abi"
 	"github.com/weirproxy/weir/host/internal/httpwire"
+	"github.com/weirproxy/weir/host/internal/telemetry"
 	"github.com/weirproxy/weir/host/wasm"
 )
 
@@ -25,6 +26,8 @@ type Plugin struct {
 	// could not be loaded and no previous one can serve: fail-closed
 	// plugins answer 503 on their routes, fail-open ones are skipped.
 	Unavailable string
+	// Metrics are the plugin's phase series; nil records none.
+	Metrics *telemetry.PluginMetrics
 }
 
 // MsgPluginFailed answers a request whose fail-closed plugin broke.
@@ -135,7 +138,9 @@ func (c *chain) requestBody(data []byte, eos bool) ([]byte, error) {
 		if s == nil {
 			continue
 		}
+		t0, sp := c.phaseStart(i, telemetry.PhaseRequestBody)
 		act, err := s.OnRequestBody(len(hs.reqBody), eos)
+		c.phaseEnd(i, telemetry.PhaseRequestBody, t0, sp, err)
 		if stop := c.afterCall(i, err); stop != nil {
 			return nil, stop
 		}
@@ -163,7 +168,9 @@ func (c *chain) responseBody(data []byte, eos bool) ([]byte, error) {
 		if s == nil {
 			continue
 		}
+		t0, sp := c.phaseStart(i, telemetry.PhaseResponseBody)
 		act, err := s.OnResponseBody(len(hs.respBody), eos)
+		c.phaseEnd(i, telemetry.PhaseResponseBody, t0, sp, err)
 		if stop := c.afterCall(i, err); stop != nil {
 			return nil, stop
 		}
@@ -184,10 +191,12 @@ func (c *chain) requestTrailers(t http.Header) error {
 		if s == nil {
 			continue
 		}
+		t0, sp := c.phaseStart(i, telemetry.PhaseRequestTrailers)
 		act, err := s.OnRequestTrailers(len(t))
 		if err == nil && act != abi.ActionContinue && c.host.local == nil && !c.host.reset {
 			err = c.waitResume(c.host.fw, s)
 		}
+		c.phaseEnd(i, telemetry.PhaseRequestTrailers, t0, sp, err)
 		if stop := c.afterCall(i, err); stop != nil {
 			return stop
 		}
@@ -205,10 +214,12 @@ func (c *chain) responseTrailers(t http.Header) error {
 		if s == nil {
 			continue
 		}
+		t0, sp := c.phaseStart(i, telemetry.PhaseResponseTrailers)
 		act, err := s.OnResponseTrailers(len(t))
 		if err == nil && act != abi.ActionContinue && c.host.local == nil && !c.host.reset {
 			err = c.waitResume(c.host.fw, s)
 		}
+		c.phaseEnd(i, telemetry.PhaseResponseTrailers, t0, sp, err)
 		if stop := c.afterCall(i, err); stop != nil {
 			return stop
 		}
@@ -246,6 +257,7 @@ func (c *chain) afterCall(i int, err error) *chainStop {
 	if err != nil {
 		p := c.rt.Plugins[i]
 		if p.FailOpen {
+			p.failedOpen()
 			c.h.log.Warn("plugin failed; skipped (fail_policy open)", "plugin", p.Name, "route", c.rt.Name, "err", err)
 			c.streams[i] = nil
 			return nil
@@ -280,7 +292,9 @@ func (h *Handler) startChain(w http.ResponseWriter, r *http.Request, x *exchange
 				continue // reported when the module failed to load
 			}
 			err = errors.New("module unavailable: " + p.Unavailable)
-		} else {
+		}
+		t0, sp := c.phaseStart(i, telemetry.PhaseRequestHeaders)
+		if err == nil {
 			s, err = p.Wasm.NewHTTPStream(&c.host)
 		}
 		if err == nil {
@@ -291,8 +305,10 @@ func (h *Handler) startChain(w http.ResponseWriter, r *http.Request, x *exchange
 				err = c.waitResume(fw, s)
 			}
 		}
+		c.phaseEnd(i, telemetry.PhaseRequestHeaders, t0, sp, err)
 		if err != nil {
 			if p.FailOpen {
+				p.failedOpen()
 				h.log.Warn("plugin failed; skipped (fail_policy open)", "plugin", p.Name, "route", rt.Name, "err", err)
 				c.streams[i] = nil
 				continue
@@ -356,13 +372,16 @@ func (c *chain) responseHeaders(w http.ResponseWriter, r *http.Request, hdr http
 		if s == nil {
 			continue
 		}
+		t0, sp := c.phaseStart(i, telemetry.PhaseResponseHeaders)
 		act, err := s.OnResponseHeaders(len(hdr)+1, eos)
 		if err == nil && act != abi.ActionContinue && c.host.local == nil {
 			err = c.waitResume(c.host.fw, s)
 		}
+		c.phaseEnd(i, telemetry.PhaseResponseHeaders, t0, sp, err)
 		if err != nil {
 			p := c.rt.Plugins[i]
 			if p.FailOpen {
+				p.failedOpen()
 				c.h.log.Warn("plugin failed; skipped (fail_policy open)", "plugin", p.Name, "route", c.rt.Name, "err", err)
 				continue
 			}
@@ -387,12 +406,16 @@ func (c *chain) end() {
 		if s == nil {
 			continue
 		}
-		if err := s.OnLog(); err != nil {
+		t0, sp := c.phaseStart(i, telemetry.PhaseLog)
+		err := s.OnLog()
+		if err != nil {
 			c.h.log.Warn("plugin on_log failed", "plugin", c.rt.Plugins[i].Name, "err", err)
 		}
-		if err := s.Done(); err != nil {
-			c.h.log.Warn("plugin done failed", "plugin", c.rt.Plugins[i].Name, "err", err)
+		if derr := s.Done(); derr != nil {
+			c.h.log.Warn("plugin done failed", "plugin", c.rt.Plugins[i].Name, "err", derr)
+			err = derr
 		}
+		c.phaseEnd(i, telemetry.PhaseLog, t0, sp, err)
 	}
 }
 
@@ -787,6 +810,10 @@ func (c *chainHost) Property(path []string) ([]byte, abi.Status) {
 		return []byte(r.Proto), abi.StatusOK
 	case "request.id":
 		return []byte(c.x.id), abi.StatusOK
+	case abi.PropWeirTraceID:
+		if id := telemetry.TraceID(c.x.obs.span); id != "" {
+			return []byte(id), abi.StatusOK
+		}
 	case "request.useragent":
 		return []byte(r.Header.Get("User-Agent")), abi.StatusOK
 	case "request.referer":

@@ -126,6 +126,7 @@ func (h *Handler) writeBody(c *upConn, r *http.Request, x *exchange, fw *forward
 	for {
 		n, rerr := r.Body.Read(buf)
 		eos := rerr == io.EOF
+		x.obs.bytesIn += int64(n)
 		if rerr != nil && !eos {
 			return errClientBody
 		}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/weirproxy/weir/host/internal/router"
+	"github.com/weirproxy/weir/host/internal/telemetry"
 	"github.com/weirproxy/weir/host/internal/upstream"
 )
 
@@ -43,6 +44,9 @@ type Options struct {
 	// Compress wraps responses when the client accepts an encoding; nil
 	// disables compression.
 	Compress Compressor
+	// Obs are the telemetry settings (metrics, traces, access log,
+	// latency headers); the zero value observes nothing.
+	Obs Observability
 }
 
 // Compressor is the seam to the compression package.
@@ -63,6 +67,8 @@ type Route struct {
 	// Plugins run on the route's requests, in order (already resolved
 	// from global, service and route scopes by precedence and priority).
 	Plugins []*Plugin
+	// Metrics are the route's series; nil records none.
+	Metrics *telemetry.RouteMetrics
 }
 
 // Protocol bits for Route.Protocols.
