@@ -214,6 +214,9 @@ func (r *run) checkStart() {
 		return Pass, fmt.Sprintf("started with configuration %s", quoteConfig(r.opts.Config))
 	})
 	r.timed("module.rejects-invalid-config", func() (Verdict, string) {
+		if r.main == nil {
+			return Skip, "skipped: the plugin does not start with its valid configuration (see module.start)"
+		}
 		if r.opts.InvalidConfig == nil {
 			return Skip, "no invalid configuration given (Options.InvalidConfig, --invalid-config, or invalid_config in a scenario file)"
 		}
