@@ -41,17 +41,23 @@ func (r *run) checkRobustness() {
 		return r.verdictOf(h, err, "header values with bytes 0x80-0xff, bodies with NUL and invalid UTF-8: no trap")
 	})
 	r.timed("robustness.memory-leak", func() (Verdict, string) { return r.leak(h) })
-	r.timed("robustness.latency", func() (Verdict, string) {
-		var over []string
-		sum := r.lat.summary()
-		for _, l := range sum {
-			if l.P99 > r.opts.LatencyBudget {
-				over = append(over, fmt.Sprintf("%s: p99 %v > budget %v (p50 %v, max %v, %d calls)", l.Callback, round(l.P99), r.opts.LatencyBudget, round(l.P50), round(l.Max), l.Calls))
-			}
+	r.timed("robustness.latency", func() (Verdict, string) { return r.latency(h) })
+}
+
+// latency compares each callback's p99 with the budget. A callback over
+// budget is measured again on a fresh round of streams (2×Streams of the
+// workload) and fails only if it is over budget in both: one descheduled
+// call on a busy machine is the p99 of a hundred calls, and a slow
+// callback is slow every time.
+func (r *run) latency(h *harness) (Verdict, string) {
+	sum := r.lat.summary()
+	over := map[string]Latency{}
+	for _, l := range sum {
+		if l.P99 > r.opts.LatencyBudget {
+			over[l.Callback] = l
 		}
-		if len(over) > 0 {
-			return Fail, strings.Join(over, "\n") + "\nEvery request waits for these callbacks: move slow work out of the request path (precompute in proxy_on_configure, cache, or use a callout)."
-		}
+	}
+	if len(over) == 0 {
 		worst := Latency{}
 		for _, l := range sum {
 			if l.P99 >= worst.P99 {
@@ -59,7 +65,32 @@ func (r *run) checkRobustness() {
 			}
 		}
 		return Pass, fmt.Sprintf("every callback's p99 is within %v (slowest: %s p99 %v)", r.opts.LatencyBudget, worst.Callback, round(worst.P99))
-	})
+	}
+	again := &latencies{}
+	saved := h.lat
+	h.lat = again
+	err := r.runMany(h, 2*r.opts.Streams, r.workload(), nil)
+	h.lat = saved
+	if err != nil {
+		return r.verdictOf(h, fmt.Errorf("re-measuring latency: %w", err), "")
+	}
+	var fails, noise []string
+	for _, l2 := range again.summary() {
+		l, ok := over[l2.Callback]
+		if !ok {
+			continue
+		}
+		if l2.P99 > r.opts.LatencyBudget {
+			fails = append(fails, fmt.Sprintf("%s: p99 %v > budget %v (p50 %v, max %v, %d calls); measured again: p99 %v (p50 %v, %d calls)",
+				l.Callback, round(l.P99), r.opts.LatencyBudget, round(l.P50), round(l.Max), l.Calls, round(l2.P99), round(l2.P50), l2.Calls))
+		} else {
+			noise = append(noise, fmt.Sprintf("%s (p99 %v, then %v)", l.Callback, round(l.P99), round(l2.P99)))
+		}
+	}
+	if len(fails) > 0 {
+		return Fail, strings.Join(fails, "\n") + "\nEvery request waits for these callbacks: move slow work out of the request path (precompute in proxy_on_configure, cache, or use a callout)."
+	}
+	return Pass, fmt.Sprintf("every callback's p99 is within %v; over budget once but not when measured again (a busy machine): %s", r.opts.LatencyBudget, strings.Join(noise, ", "))
 }
 
 // leak runs warm-up streams, then LeakBatches batches, sampling the
