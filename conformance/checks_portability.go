@@ -10,9 +10,11 @@ import (
 	"github.com/weirproxy/weir/abi/wasmbin"
 )
 
-// staticFFINames are foreign function names distinctive enough to find
-// in a module's data by a byte search (short generic ones like "sign" or
-// "compress" are only detected when called).
+// staticFFIName reports whether a foreign function name is distinctive
+// enough to find in a module's data by a byte search (short generic ones
+// like "sign" or "compress" are only detected when called). Envoy names
+// Weir implements (clear_route_cache) are only reported when called:
+// SDKs name them in helpers most plugins never use.
 func staticFFIName(name string) bool {
 	return strings.Contains(name, ".") || strings.Contains(name, "_")
 }
@@ -29,8 +31,8 @@ func (r *run) ffiUse(origin abi.Origin) []string {
 		switch {
 		case r.ffCalls[f.Name]:
 			how = "called"
-		case staticFFIName(f.Name) && bytes.Contains(r.module, []byte(f.Name)):
-			how = "named in the module's data"
+		case staticFFIName(f.Name) && (origin == abi.OriginWeir || !f.Implemented) && bytes.Contains(r.module, []byte(f.Name)):
+			how = "named in the module's data, possibly an unused SDK helper"
 		default:
 			continue
 		}

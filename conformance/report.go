@@ -243,7 +243,15 @@ func (r *Report) WriteJUnit(w io.Writer) error {
 		s.Tests++
 		s.Cases = append(s.Cases, c)
 	}
-	for _, s := range root.Suites {
+	for i := range root.Suites {
+		s := &root.Suites[i]
+		var d time.Duration
+		for _, res := range r.Results {
+			if res.Group == s.Name {
+				d += res.Duration
+			}
+		}
+		s.Time = secs(d)
 		root.Tests += s.Tests
 		root.Failures += s.Failures
 		root.Skipped += s.Skipped
