@@ -12,7 +12,7 @@ import (
 
 // spec returns the scenario's stream input.
 func (s *Scenario) spec() *streamSpec {
-	sp := &streamSpec{req: s.Request.direction(), props: s.Properties, ff: s.ForeignFunctions}
+	sp := &streamSpec{req: s.Request.direction(), props: s.Properties, ff: s.ForeignFunctions, callouts: s.Callouts}
 	if s.Response != nil {
 		sp.resp = s.Response.direction()
 	}
@@ -60,7 +60,6 @@ func (r *run) runScenario(s *Scenario) (Verdict, string) {
 		h = own
 	}
 	before := metricMap(h.plugin.Metrics())
-	h.disp.reset(s.Callouts)
 	if h == r.main {
 		h.logs.start()
 	}

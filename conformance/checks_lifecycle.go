@@ -46,13 +46,10 @@ func (r *run) workload() []*streamSpec {
 // runMany runs n streams cycling through specs and returns the first
 // failure (with the stream number), after observing what every stream
 // used (for the portability checks).
-func (r *run) runMany(h *harness, n int, specs []*streamSpec, scripts func(i int) map[string]CalloutScript) error {
+func (r *run) runMany(h *harness, n int, specs []*streamSpec) error {
 	for i := range n {
 		if err := r.ctx.Err(); err != nil {
 			return err
-		}
-		if scripts != nil {
-			h.disp.reset(scripts(i))
 		}
 		out := h.runStream(specs[i%len(specs)])
 		r.observe(out)
@@ -103,7 +100,6 @@ func trapHint(err error) string {
 func (r *run) checkLifecycle() {
 	h := r.main
 	r.timed("lifecycle.stream-order", func() (Verdict, string) {
-		h.disp.reset(nil)
 		out := h.runStream(typicalStream())
 		r.observe(out)
 		if out.err != nil {
@@ -122,7 +118,7 @@ func (r *run) checkLifecycle() {
 	})
 	r.timed("lifecycle.sequential", func() (Verdict, string) {
 		n := r.opts.Streams
-		err := r.runMany(h, n, r.workload(), nil)
+		err := r.runMany(h, n, r.workload())
 		return r.verdictOf(h, err, fmt.Sprintf("%d streams in sequence, no trap", n))
 	})
 	r.timed("lifecycle.interleaved", func() (Verdict, string) {

@@ -12,7 +12,6 @@ import (
 
 func (r *run) checkRobustness() {
 	h := r.main
-	h.disp.reset(nil)
 	rng := rand.New(rand.NewPCG(uint64(r.opts.Seed), 1))
 
 	r.timed("robustness.random-inputs", func() (Verdict, string) {
@@ -21,23 +20,23 @@ func (r *run) checkRobustness() {
 		for i := range specs {
 			specs[i] = randomStream(rng)
 		}
-		err := r.runMany(h, n, specs, nil)
+		err := r.runMany(h, n, specs)
 		return r.verdictOf(h, err, fmt.Sprintf("%d random streams (seed %d), no trap", n, r.opts.Seed))
 	})
 	r.timed("robustness.oversized", func() (Verdict, string) {
-		err := r.runMany(h, 1, []*streamSpec{oversizedStream()}, nil)
+		err := r.runMany(h, 1, []*streamSpec{oversizedStream()})
 		return r.verdictOf(h, err, "100 headers of 8 KiB, a 64 KiB header and 1 MiB bodies in 64 KiB chunks, both directions: no trap")
 	})
 	r.timed("robustness.empty", func() (Verdict, string) {
-		err := r.runMany(h, 4, emptyStreams(), nil)
+		err := r.runMany(h, 4, emptyStreams())
 		return r.verdictOf(h, err, "headers-only stream, empty body chunk, only pseudo-headers, empty header values: no trap")
 	})
 	r.timed("robustness.chunked", func() (Verdict, string) {
-		err := r.runMany(h, 1, []*streamSpec{chunkedStream(1000)}, nil)
+		err := r.runMany(h, 1, []*streamSpec{chunkedStream(1000)})
 		return r.verdictOf(h, err, "1000 one-byte body chunks per direction: no trap")
 	})
 	r.timed("robustness.non-utf8", func() (Verdict, string) {
-		err := r.runMany(h, 1, []*streamSpec{nonUTF8Stream(rng)}, nil)
+		err := r.runMany(h, 1, []*streamSpec{nonUTF8Stream(rng)})
 		return r.verdictOf(h, err, "header values with bytes 0x80-0xff, bodies with NUL and invalid UTF-8: no trap")
 	})
 	r.timed("robustness.memory-leak", func() (Verdict, string) { return r.leak(h) })
@@ -69,7 +68,7 @@ func (r *run) latency(h *harness) (Verdict, string) {
 	again := &latencies{}
 	saved := h.lat
 	h.lat = again
-	err := r.runMany(h, 2*r.opts.Streams, r.workload(), nil)
+	err := r.runMany(h, 2*r.opts.Streams, r.workload())
 	h.lat = saved
 	if err != nil {
 		return r.verdictOf(h, fmt.Errorf("re-measuring latency: %w", err), "")
@@ -100,7 +99,7 @@ func (r *run) latency(h *harness) (Verdict, string) {
 func (r *run) leak(h *harness) (Verdict, string) {
 	specs := r.workload()
 	n := r.opts.Streams
-	if err := r.runMany(h, n, specs, nil); err != nil {
+	if err := r.runMany(h, n, specs); err != nil {
 		return r.verdictOf(h, err, "")
 	}
 	pages := func() (uint32, bool) {
@@ -117,7 +116,7 @@ func (r *run) leak(h *harness) (Verdict, string) {
 	samples := []uint32{start}
 	grew := 0
 	for b := range LeakBatches {
-		if err := r.runMany(h, n, specs, nil); err != nil {
+		if err := r.runMany(h, n, specs); err != nil {
 			return r.verdictOf(h, fmt.Errorf("batch %d: %w", b+1, err), "")
 		}
 		p, ok := pages()

@@ -91,6 +91,9 @@ type streamSpec struct {
 	req, resp direction
 	props     map[string]string
 	ff        map[string]ForeignScript
+	// callouts scripts the callouts of this stream (nil: every callout
+	// answers BAD_ARGUMENT, as for an unknown upstream).
+	callouts map[string]CalloutScript
 }
 
 // direction is one direction's input: nil chunks means no body.
@@ -128,6 +131,7 @@ type streamOutcome struct {
 func (h *harness) runStream(sp *streamSpec) *streamOutcome {
 	host := newStreamHost(sp.req.headers, sp.resp.headers, sp.props, sp.ff)
 	out := &streamOutcome{host: host}
+	h.disp.reset(sp.callouts)
 	t0 := time.Now()
 	s, err := h.plugin.NewHTTPStream(host)
 	h.lat.add(abi.ExportOnContextCreate, time.Since(t0))
