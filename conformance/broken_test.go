@@ -67,7 +67,7 @@ func TestBrokenPlugins(t *testing.T) {
 		{name: "trapconfigure", wasm: trapConfigureWasm, wantFailed: []string{"module.start"},
 			evidence: []string{"proxy_on_configure", "unreachable", "trapped"}},
 		{name: "leak", wasm: leakWasm, wantFailed: []string{"robustness.memory-leak"},
-			evidence: []string{"grew in 6 of 6 batches", "about 65536 bytes per stream", "proxy_on_delete"}},
+			evidence: []string{"grew in 6 of 6 batches", "about 16384 bytes per stream", "proxy_on_delete"}},
 		{name: "slow", wasm: slowWasm, wantFailed: []string{"robustness.latency"}, wantOK: true,
 			evidence: []string{"proxy_on_request_headers: p99", "> budget 25ms"}},
 		{name: "wrongheader", wasm: wrongHeaderWasm, wantFailed: []string{"http.scenario.sets-header"},

@@ -1,6 +1,7 @@
 ;; leak: a deliberately broken copy of good.wat for the conformance
-;; tests (conformance/broken_test.go): it grows its memory by one page (64 KiB) for every stream and never
-;; gives it back.
+;; tests (conformance/broken_test.go): it sets aside 16 KiB for every
+;; stream and never gives it back (growing memory a page at a time when
+;; the leaked area reaches its end).
 ;; Expected to fail exactly: robustness.memory-leak.
 ;;
 ;; Build: wat2wasm --debug-names conformance/testdata/leak.wat -o conformance/testdata/leak.wasm
@@ -37,9 +38,14 @@
   (func (export "proxy_abi_version_0_2_1"))
 
   ;; FAULT-CONTEXT
+  ;; FAULT: 16 KiB per stream context, never freed.
+  (global $leaked (mut i32) (i32.const 0))
   (func (export "proxy_on_context_create") (param $ctx i32) (param $parent i32)
-    ;; FAULT: a page per stream context, never freed.
-    (if (local.get $parent) (then (drop (memory.grow (i32.const 1))))))
+    (if (local.get $parent) (then
+      (global.set $leaked (i32.add (global.get $leaked) (i32.const 16384)))
+      (if (i32.ge_u (global.get $leaked) (i32.const 65536)) (then
+        (global.set $leaked (i32.const 0))
+        (drop (memory.grow (i32.const 1))))))))
 
   (func (export "proxy_on_vm_start") (param i32 i32) (result i32) (i32.const 1))
 
