@@ -263,8 +263,23 @@ func (r *run) emit(rep *Report, id string) {
 			why = "not run"
 		}
 		res = Result{ID: id, Group: info.Group, Description: info.Description, Severity: info.Severity, Verdict: Skip, Evidence: why}
+		if s := r.scenario(id); s != nil {
+			res.Description = scenarioDescription(s)
+		}
 	}
 	rep.Results = append(rep.Results, res)
+}
+
+// scenario returns the scenario whose check id is id.
+func (r *run) scenario(id string) *Scenario {
+	for _, f := range r.opts.Scenarios {
+		for i := range f.Scenarios {
+			if ScenarioCheckPrefix+f.Scenarios[i].Name == id {
+				return &f.Scenarios[i]
+			}
+		}
+	}
+	return nil
 }
 
 // Run runs the suite from a Go test: each check becomes a subtest (when

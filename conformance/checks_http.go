@@ -42,7 +42,11 @@ func (r *run) checkScenarios() {
 			if r.ctx.Err() != nil {
 				return
 			}
-			r.timed(ScenarioCheckPrefix+s.Name, func() (Verdict, string) { return r.runScenario(s) })
+			id := ScenarioCheckPrefix + s.Name
+			r.timed(id, func() (Verdict, string) { return r.runScenario(s) })
+			res := r.results[id]
+			res.Description = scenarioDescription(s)
+			r.results[id] = res
 		}
 	}
 }
@@ -192,6 +196,15 @@ func (r *run) runScenario(s *Scenario) (Verdict, string) {
 		return Fail, fmt.Sprintf("%s: %d expectation(s) failed:\n- %s", s.file, len(fails), strings.Join(fails, "\n- "))
 	}
 	return Pass, fmt.Sprintf("%s: every expectation holds (%s)", s.file, outcomeText(out))
+}
+
+// scenarioDescription is the description of a scenario's check.
+func scenarioDescription(s *Scenario) string {
+	d := "Scenario " + s.Name + " (" + s.file + ")"
+	if s.Description != "" {
+		d += ": " + s.Description
+	}
+	return d
 }
 
 func outcomeText(out *streamOutcome) string {

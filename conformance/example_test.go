@@ -43,3 +43,32 @@ func TestREADMEDocumentsEveryCheck(t *testing.T) {
 		}
 	}
 }
+
+// TestCatalog: ids are unique, start with their group, and every check
+// has a description and a known severity.
+func TestCatalog(t *testing.T) {
+	seen := map[string]bool{}
+	for _, c := range conformance.Catalog() {
+		if seen[c.ID] {
+			t.Errorf("duplicate id %s", c.ID)
+		}
+		seen[c.ID] = true
+		if !strings.HasPrefix(c.ID, c.Group+".") || c.Description == "" {
+			t.Errorf("%+v: id must start with the group, description required", c)
+		}
+		switch c.Severity {
+		case conformance.Required, conformance.Recommended, conformance.Informational:
+		default:
+			t.Errorf("%s: severity %q", c.ID, c.Severity)
+		}
+	}
+	for _, g := range []string{"module", "lifecycle", "http", "robustness", "portability"} {
+		found := false
+		for _, c := range conformance.Catalog() {
+			found = found || c.Group == g
+		}
+		if !found {
+			t.Errorf("no check in group %s", g)
+		}
+	}
+}

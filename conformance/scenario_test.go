@@ -25,6 +25,9 @@ func TestScenarioFeatures(t *testing.T) {
 		t.Fatal(err)
 	}
 	rep := conformance.Run(t, featuresWasm, conformance.Options{Name: "features.wasm", Scenarios: []*conformance.ScenarioFile{f}, Streams: 8})
+	if res, _ := rep.Result("http.scenario.callout-then-resume"); res.Description != "Scenario callout-then-resume (testdata/features.yaml)" || res.Severity != conformance.Required || res.Group != "http" {
+		t.Errorf("scenario check: %+v", res)
+	}
 	for _, id := range []string{"http.scenario.callout-then-resume", "lifecycle.tick"} {
 		if res, _ := rep.Result(id); res.Verdict != conformance.Pass {
 			t.Errorf("%s: %s: %s", id, res.Verdict, res.Evidence)
