@@ -34,6 +34,7 @@ Usage:
   weir run [--config FILE] [--proxy-listen ADDR] [--admin-listen ADDR] [--status-listen ADDR]
   weir validate FILE
   weir plugin push|pull|inspect ...   (weir plugin help)
+  weir conformance PLUGIN.wasm [--config FILE] [--scenarios FILE...] [--format text|json|junit]
   weir version
 
 Without --config, weir run serves an embedded default config (an echo route
@@ -54,6 +55,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdValidate(args[1:], stdout, stderr)
 	case "plugin":
 		return cmdPlugin(args[1:], stdout, stderr)
+	case "conformance":
+		return cmdConformance(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "weir", version)
 		return 0

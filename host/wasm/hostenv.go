@@ -240,6 +240,7 @@ func hGetTime(_ context.Context, _ *instance, mem api.Memory, s []uint64) abi.St
 // Ticks are per instance (like Envoy's per-worker VMs).
 func hSetTickPeriod(_ context.Context, in *instance, _ api.Memory, s []uint64) abi.Status {
 	d := time.Duration(u32(s, 0)) * time.Millisecond
+	in.p.tickPeriod.Store(int64(d))
 	if in.tickCh == nil {
 		if d == 0 {
 			return abi.StatusOK
@@ -291,7 +292,7 @@ func (in *instance) hostBuffer(t abi.BufferType) ([]byte, bool) {
 	case abi.BufferVMConfiguration:
 		return in.p.opts.VMConfig, true
 	case abi.BufferPluginConfiguration:
-		return in.p.opts.Config, true
+		return in.config, true
 	case abi.BufferHTTPCallResponseBody:
 		if in.callout == nil {
 			return nil, false
@@ -902,7 +903,7 @@ func hSetProperty(_ context.Context, in *instance, mem api.Memory, s []uint64) a
 // (0.1.0): the VM configuration in proxy_on_vm_start, else the plugin
 // configuration.
 func hGetConfiguration(ctx context.Context, in *instance, mem api.Memory, s []uint64) abi.Status {
-	cfg := in.p.opts.Config
+	cfg := in.config
 	if in.phase == phaseVMStart {
 		cfg = in.p.opts.VMConfig
 	}

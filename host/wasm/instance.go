@@ -123,6 +123,9 @@ type instance struct {
 	nextToken  uint32
 	tickCh     chan time.Duration
 	closed     bool
+	// config is the plugin configuration this instance was configured
+	// with (PLUGIN_CONFIGURATION; see Plugin.Reconfigure).
+	config []byte
 }
 
 // rootContextID is the root context id of every instance (one root per
@@ -139,6 +142,9 @@ func (p *Plugin) newInstance(ctx context.Context) (*instance, error) {
 		done:    make(chan struct{}),
 	}
 	in.strs.init()
+	p.mu.Lock()
+	in.config = p.config
+	p.mu.Unlock()
 	in.ctx = &callContext{in: in}
 	checked := p.m.checked
 	if checked {
@@ -282,7 +288,7 @@ func (in *instance) start(ctx context.Context) error {
 		return fmt.Errorf("plugin %q rejected its VM configuration (%s returned false)", name, abi.ExportOnVMStart)
 	}
 	in.phase = phaseConfigure
-	r, ok, err = call(abi.ExportOnConfigure, rootContextID, uint64(len(in.p.opts.Config)))
+	r, ok, err = call(abi.ExportOnConfigure, rootContextID, uint64(len(in.config)))
 	in.phase = phaseOther
 	if err != nil {
 		return err
@@ -458,6 +464,7 @@ func (in *instance) tickLoop() {
 			}
 		case <-c:
 			in.rootCall(cbTick, rootContextID)
+			in.p.Ticks.inc()
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tetratelabs/wazero"
@@ -73,6 +74,8 @@ type Plugin struct {
 	Timeouts Counter
 	// Restarts counts replacement instances started after a failure.
 	Restarts Counter
+	// Ticks counts proxy_on_tick calls (every instance).
+	Ticks Counter
 
 	e        *Engine
 	m        *Module
@@ -91,6 +94,12 @@ type Plugin struct {
 	pending   int // replacements in flight
 	closed    bool
 	onRestart func() // test hook, called after a replacement joined the pool
+	// config is the plugin configuration new instances start with:
+	// opts.Config until Reconfigure replaces it.
+	config []byte
+	// tickPeriod is the latest proxy_set_tick_period_milliseconds period
+	// (ns) any instance set; see TickPeriod.
+	tickPeriod atomic.Int64
 }
 
 // NewPlugin starts a plugin: it creates the plugin's runtime (memory
@@ -127,7 +136,7 @@ func (e *Engine) NewPlugin(ctx context.Context, m *Module, opts PluginOptions) (
 	if log == nil {
 		log = e.log
 	}
-	p := &Plugin{e: e, m: m, opts: opts, log: log.With("plugin", opts.Name)}
+	p := &Plugin{e: e, m: m, opts: opts, log: log.With("plugin", opts.Name), config: opts.Config}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	p.rt = wazero.NewRuntimeWithConfig(ctx, e.runtimeConfig(opts.MemoryLimitPages, m.checked))
 	if err := p.setupHost(ctx); err != nil {
