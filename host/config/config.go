@@ -70,6 +70,12 @@ type Weir struct {
 	// ShutdownTimeout bounds how long graceful shutdown waits for
 	// in-flight requests, in milliseconds. Default 30000.
 	ShutdownTimeout int `json:"shutdown_timeout,omitempty"`
+
+	// HTTPSListen is the TLS proxy listener (Kong's 8443), "off" to
+	// disable it. Flags and WEIR_HTTPS_LISTEN override it.
+	HTTPSListen string `json:"https_listen,omitempty"`
+	// ACME turns on automatic certificates (see [ACME]); nil: none.
+	ACME *ACME `json:"acme,omitempty"`
 }
 
 // Compression configures response compression.
@@ -152,6 +158,10 @@ type Route struct {
 	Tags                    []string `json:"tags,omitempty"`
 
 	Plugins []Plugin `json:"plugins,omitempty"`
+
+	// ACME is a Weir field: the route's hosts get certificates from the
+	// ACME CA configured in weir.acme.
+	ACME bool `json:"acme,omitempty"`
 }
 
 // Upstream is a virtual hostname with a pool of targets (Kong's Upstream).
