@@ -127,7 +127,7 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	tm, err := tlsacme.New(tlsacme.Options{Logger: opts.Logger, RenewCheckInterval: opts.ACMERenewCheckInterval})
+	tm, err := tlsacme.New(tlsacme.Options{Logger: opts.Logger, RenewCheckInterval: opts.ACMERenewCheckInterval, KubeStorage: kubeStorage})
 	if err != nil {
 		return nil, err
 	}
