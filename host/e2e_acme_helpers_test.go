@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -33,6 +34,8 @@ type pebble struct {
 	MiniCA string
 	// Roots holds the root Pebble issues certificates under.
 	Roots *x509.CertPool
+	// Issued counts the certificates Pebble issued (from its log).
+	Issued *atomic.Int32
 }
 
 // testBin finds a binary built by a Taskfile task in the repository's
@@ -98,11 +101,11 @@ func freePort(t testing.TB, network string) int {
 
 // startProc runs a test server, logging its output into the test, and
 // kills it at cleanup.
-func startProc(t testing.TB, name string, env []string, args ...string) {
+func startProc(t testing.TB, name string, env []string, args ...string) *testWriter {
 	t.Helper()
 	cmd := exec.Command(name, args...)
 	cmd.Env = append(os.Environ(), env...)
-	w := &testWriter{t: t, prefix: filepath.Base(name) + ": "}
+	w := &testWriter{t: t, prefix: filepath.Base(name) + ": ", count: "Issued certificate serial"}
 	cmd.Stdout, cmd.Stderr = w, w
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting %s: %v", name, err)
@@ -112,6 +115,7 @@ func startProc(t testing.TB, name string, env []string, args ...string) {
 		cmd.Wait()
 		w.stop()
 	})
+	return w
 }
 
 // startPebble starts pebble-challtestsrv (DNS only) and Pebble, whose
@@ -150,7 +154,7 @@ func startPebble(t testing.TB, httpPort, tlsPort int, validity time.Duration) *p
 	if err := os.WriteFile(path, []byte(mustJSON(t, cfg)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	startProc(t, pebbleBin, []string{
+	pw := startProc(t, pebbleBin, []string{
 		"PEBBLE_VA_NOSLEEP=1",      // validate at once
 		"PEBBLE_WFE_NONCEREJECT=0", // no random badNonce
 		"PEBBLE_AUTHZREUSE=0",      // every order is validated
@@ -164,7 +168,7 @@ func startPebble(t testing.TB, httpPort, tlsPort int, validity time.Duration) *p
 	pool.AppendCertsFromPEM(miniCA)
 	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	t.Cleanup(c.CloseIdleConnections)
-	p := &pebble{Directory: fmt.Sprintf("https://127.0.0.1:%d/dir", acmePort), MiniCA: string(miniCA)}
+	p := &pebble{Directory: fmt.Sprintf("https://127.0.0.1:%d/dir", acmePort), MiniCA: string(miniCA), Issued: &pw.counted}
 	var root []byte
 	eventually(t, 20*time.Second, "Pebble to serve its directory and root", func() bool {
 		resp, err := c.Get(p.Directory)
@@ -194,6 +198,9 @@ type testWriter struct {
 	prefix  string
 	mu      sync.Mutex
 	stopped bool
+	// count: lines containing it are counted in counted.
+	count   string
+	counted atomic.Int32
 }
 
 func (w *testWriter) Write(p []byte) (int, error) {
@@ -202,6 +209,9 @@ func (w *testWriter) Write(p []byte) (int, error) {
 	if !w.stopped {
 		for _, l := range strings.Split(strings.TrimRight(string(p), "\n"), "\n") {
 			w.t.Log(w.prefix + l)
+			if w.count != "" && strings.Contains(l, w.count) {
+				w.counted.Add(1)
+			}
 		}
 	}
 	return len(p), nil

@@ -198,3 +198,34 @@ func TestE2EACMEOnDemand(t *testing.T) {
 		})
 	}
 }
+
+func TestE2EACMEReplicasShareStorageOneCertificate(t *testing.T) {
+	// Two Weirs share one storage (file storage here; Secret storage
+	// against a real kube-apiserver is the same certmagic path, tested
+	// with the ingress harness). Pebble validates HTTP-01 on replica a's
+	// port only, so if b orders, a must answer b's challenge from the
+	// shared storage. Between them they obtain one certificate.
+	a := startWeirACME(t, `{"_format_version": "3.0"}`, 0)
+	b := startWeirACME(t, `{"_format_version": "3.0"}`, 0)
+	p := startPebble(t, port(a.ProxyAddr()), port(a.HTTPSAddr()), 24*time.Hour)
+	storage := t.TempDir()
+	const name = "shared.weir.test"
+	doc := []byte(mustJSON(t, acmeDoc(p, storage, map[string]any{"challenges": []string{"http-01"}}, name)))
+	errs := make(chan error, 2)
+	for _, srv := range []*host.Server{a, b} {
+		go func() { errs <- srv.Apply(doc) }()
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	la := waitForACMECert(t, a, name, p.Roots, 60*time.Second, nil)
+	lb := waitForACMECert(t, b, name, p.Roots, 60*time.Second, nil)
+	if la.SerialNumber.Cmp(lb.SerialNumber) != 0 {
+		t.Fatalf("replicas serve different certificates (%v and %v): both ordered", la.SerialNumber, lb.SerialNumber)
+	}
+	if n := p.Issued.Load(); n != 1 {
+		t.Fatalf("Pebble issued %d certificates, want 1", n)
+	}
+}
