@@ -167,6 +167,11 @@ func Prepare(raw []byte) (*config.Config, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	// Certificates are parsed too, so that `weir validate` and the
+	// admin API reject a bad PEM or a mismatched key as a reload would.
+	if _, err := tlsacme.BuildCerts(cfg.Certificates, time.Now()); err != nil {
+		return nil, err
+	}
 	return cfg, nil
 }
 
