@@ -14,6 +14,7 @@ import (
 	"github.com/weirproxy/weir/host/internal/compress"
 	"github.com/weirproxy/weir/host/internal/proxy"
 	"github.com/weirproxy/weir/host/internal/router"
+	"github.com/weirproxy/weir/host/internal/tlsacme"
 	"github.com/weirproxy/weir/host/internal/upstream"
 )
 
@@ -68,7 +69,7 @@ func build(cfg *config.Config, hash [32]byte, prev *proxy.Snapshot, log *slog.Lo
 	services := map[string]*proxy.Service{}
 	for i := range cfg.Services {
 		cs := &cfg.Services[i]
-		svc, err := buildService(cs, s.Balancers, upstreams)
+		svc, err := buildService(cs, s.Balancers, upstreams, cfg)
 		if err != nil {
 			return nil, fmt.Errorf("services[%d] (service %q): %w", i, cs.Name, err)
 		}
@@ -147,7 +148,7 @@ func build(cfg *config.Config, hash [32]byte, prev *proxy.Snapshot, log *slog.Lo
 	return s, nil
 }
 
-func buildService(cs *config.Service, balancers map[string]*upstream.Balancer, ups map[string]*config.Upstream) (*proxy.Service, error) {
+func buildService(cs *config.Service, balancers map[string]*upstream.Balancer, ups map[string]*config.Upstream, cfg *config.Config) (*proxy.Service, error) {
 	svc := &proxy.Service{
 		Name:           cs.Name,
 		Path:           cs.Path,
@@ -202,6 +203,15 @@ func buildService(cs *config.Service, balancers map[string]*upstream.Balancer, u
 		if svc.Kind == proxy.KindHTTP {
 			svc.TLS.NextProtos = []string{"http/1.1"}
 		}
+		var up *config.Upstream
+		if svc.Balancer != nil {
+			up = ups[cs.Host]
+		}
+		id, err := tlsacme.UpstreamTLS(svc.TLS, cs, up, cfg)
+		if err != nil {
+			return nil, err
+		}
+		svc.TLSIdentity = id
 	}
 	if svc.Kind == proxy.KindH2 {
 		svc.SetH2(proxy.NewH2RoundTripper(svc.TLS, svc.ConnectTimeout))

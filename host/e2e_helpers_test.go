@@ -64,6 +64,7 @@ func startWeirFile(t testing.TB, yamlText string) (*host.Server, string) {
 		ProxyListen:  "127.0.0.1:0",
 		AdminListen:  "127.0.0.1:0",
 		StatusListen: "127.0.0.1:0",
+		HTTPSListen:  "127.0.0.1:0",
 		Logger:       testLogger(t),
 		Version:      "e2e",
 	})

@@ -169,8 +169,8 @@ func TestE2EKongRequestTransformer(t *testing.T) {
 		t.Fatalf("upstream body %q: %v", be.Last(t).Body, err)
 	}
 	want := map[string]any{"new": "o", "rep": "R", "add": "A", "app": []any{"1", "2"}, "keep": true}
-	if gj, _ := json.Marshal(got); string(gj) != mustJSON(want) {
-		t.Errorf("upstream JSON %s, want %s", gj, mustJSON(want))
+	if gj, _ := json.Marshal(got); string(gj) != mustJSON(t, want) {
+		t.Errorf("upstream JSON %s, want %s", gj, mustJSON(t, want))
 	}
 	r = do(t, c, req(t, "POST", base+"/b", strings.NewReader("drop=1&old=o&keep=k"), "Content-Type", "application/x-www-form-urlencoded"))
 	if r.Status != 200 || string(be.Last(t).Body) != "add=A&app=2&keep=k&new=o" {
@@ -185,8 +185,6 @@ func TestE2EKongRequestTransformer(t *testing.T) {
 		t.Errorf("upstream saw %s %s, want PUT /m/replaced?x=1", l.Method, l.RequestURI)
 	}
 }
-
-func mustJSON(v any) string { b, _ := json.Marshal(v); return string(b) }
 
 func TestE2EKongResponseTransformer(t *testing.T) {
 	if testing.Short() {
@@ -221,8 +219,8 @@ func TestE2EKongResponseTransformer(t *testing.T) {
 		t.Fatalf("body %q: %v", r.Body, err)
 	}
 	want := map[string]any{"new": "o", "rep": 7.0, "flag": true, "s": "x", "list": []any{"a", "b"}, "keep": map[string]any{"n": 1.0}}
-	if mustJSON(got) != mustJSON(want) {
-		t.Errorf("body %s, want %s", mustJSON(got), mustJSON(want))
+	if mustJSON(t, got) != mustJSON(t, want) {
+		t.Errorf("body %s, want %s", mustJSON(t, got), mustJSON(t, want))
 	}
 	// A non-JSON body passes untouched; headers still change.
 	r = get(t, c, base+"/?ct=text/plain")

@@ -14,6 +14,7 @@ package host
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	_ "embed"
 	"errors"
 	"fmt"
@@ -29,6 +30,7 @@ import (
 	"github.com/weirproxy/weir/host/internal/admin"
 	"github.com/weirproxy/weir/host/internal/h1server"
 	"github.com/weirproxy/weir/host/internal/proxy"
+	"github.com/weirproxy/weir/host/internal/tlsacme"
 )
 
 // DefaultConfig is the embedded configuration `weir run` serves when no
@@ -42,6 +44,7 @@ const (
 	DefaultProxyListen  = "0.0.0.0:8000"
 	DefaultAdminListen  = "127.0.0.1:8001"
 	DefaultStatusListen = "0.0.0.0:8100"
+	DefaultHTTPSListen  = "0.0.0.0:8443"
 )
 
 // Options configure a Server. Listen addresses here override the config
@@ -55,6 +58,12 @@ type Options struct {
 	Logger       *slog.Logger
 	// Version is reported by the admin API.
 	Version string
+
+	// HTTPSListen is the TLS proxy listener; "off" disables it.
+	HTTPSListen string
+	// ACMERenewCheckInterval is how often ACME certificates are checked
+	// for renewal (default 10 minutes; tests shorten it).
+	ACMERenewCheckInterval time.Duration
 }
 
 // Server is a running Weir.
@@ -91,6 +100,9 @@ type Server struct {
 
 	// obs owns metrics, tracing and the access log (observability.go).
 	obs *observer
+	// tm picks the HTTPS listener's certificates and runs ACME.
+	tm      *tlsacme.Manager
+	httpsLn net.Listener
 }
 
 // New loads and builds the initial configuration. It does not listen yet.
@@ -113,7 +125,17 @@ func New(opts Options) (*Server, error) {
 		}
 		return nil, fmt.Errorf("embedded default config: %w", err)
 	}
-	s := &Server{opts: opts, log: opts.Logger, tr: proxy.NewTransport(), started: time.Now()}
+	certs, err := tlsacme.BuildCerts(cfg.Certificates, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	tm, err := tlsacme.New(tlsacme.Options{Logger: opts.Logger, RenewCheckInterval: opts.ACMERenewCheckInterval, KubeStorage: kubeStorage})
+	if err != nil {
+		return nil, err
+	}
+	tm.SetCerts(certs)
+	tm.Apply(cfg) // recorded; ACME starts once the listeners are bound
+	s := &Server{opts: opts, log: opts.Logger, tr: proxy.NewTransport(), started: time.Now(), tm: tm}
 	s.pl = &pluginLoader{log: s.log}
 	s.pl.src.log = s.log
 	s.callouts = newCalloutDispatcher(func() *proxy.Snapshot {
@@ -157,6 +179,11 @@ func Prepare(raw []byte) (*config.Config, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	// Certificates are parsed too, so that `weir validate` and the
+	// admin API reject a bad PEM or a mismatched key as a reload would.
+	if _, err := tlsacme.BuildCerts(cfg.Certificates, time.Now()); err != nil {
+		return nil, err
+	}
 	return cfg, nil
 }
 
@@ -192,6 +219,12 @@ func (s *Server) apply(raw []byte) error {
 		return nil
 	}
 	warnListenChanges(s.log, s.cfg.Load(), cfg)
+	// Certificates are parsed before anything is built: a bad one
+	// rejects the whole config, and the running set keeps serving.
+	certs, err := tlsacme.BuildCerts(cfg.Certificates, time.Now())
+	if err != nil {
+		return err
+	}
 	snap, err := build(cfg, hash, old, s.log, s.pl)
 	if err != nil {
 		return err
@@ -204,6 +237,10 @@ func (s *Server) apply(raw []byte) error {
 	commit()
 	startBalancers(snap)
 	s.h.Swap(snap)
+	s.tm.SetCerts(certs)
+	if err := s.tm.Apply(cfg); err != nil {
+		s.log.Error("ACME settings could not be applied; certificates already obtained keep serving", "err", err)
+	}
 	s.cfg.Store(cfg)
 	s.raw = raw
 	// The old snapshot serves the requests that loaded it until they end;
@@ -222,7 +259,8 @@ func warnListenChanges(log *slog.Logger, old, nw *config.Config) {
 	if old == nil {
 		return
 	}
-	if old.Weir.ProxyListen != nw.Weir.ProxyListen || old.Weir.AdminListen != nw.Weir.AdminListen || old.Weir.StatusListen != nw.Weir.StatusListen {
+	if old.Weir.ProxyListen != nw.Weir.ProxyListen || old.Weir.AdminListen != nw.Weir.AdminListen || old.Weir.StatusListen != nw.Weir.StatusListen ||
+		old.Weir.HTTPSListen != nw.Weir.HTTPSListen {
 		log.Warn("listen addresses changed in the config; they take effect on restart")
 	}
 }
@@ -280,6 +318,7 @@ func (s *Server) Start() error {
 	proxyAddr := pick(s.opts.ProxyListen, cfg.Weir.ProxyListen, DefaultProxyListen)
 	adminAddr := pick(s.opts.AdminListen, cfg.Weir.AdminListen, DefaultAdminListen)
 	statusAddr := pick(s.opts.StatusListen, cfg.Weir.StatusListen, DefaultStatusListen)
+	httpsAddr := pick(s.opts.HTTPSListen, cfg.Weir.HTTPSListen, DefaultHTTPSListen)
 
 	var err error
 	if s.proxyLn, err = net.Listen("tcp", proxyAddr); err != nil {
@@ -296,15 +335,31 @@ func (s *Server) Start() error {
 		}
 		return fmt.Errorf("status listener: %w", err)
 	}
+	if s.httpsLn, err = listenOptional(httpsAddr); err != nil {
+		for _, l := range []net.Listener{s.proxyLn, s.adminLn, s.statusLn} {
+			if l != nil {
+				l.Close()
+			}
+		}
+		return fmt.Errorf("https listener: %w", err)
+	}
 
 	// HTTP/1.x is served by Weir's own server; connections opening with
 	// the HTTP/2 preface (h2c, gRPC without TLS) go to net/http's.
 	h2 := new(http.Protocols)
 	h2.SetUnencryptedHTTP2(true)
+	// ACME HTTP-01 validations are answered before routing.
+	handler := &challengeHandler{tm: s.tm, next: s.h}
 	s.proxySrv = &h1server.Server{
-		Handler: s.h,
+		Handler: handler,
+		// TLS connections that chose h2 through ALPN.
+		H2: &http.Server{
+			Handler:   handler,
+			ErrorLog:  slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+			ConnState: s.connState,
+		},
 		H2C: &http.Server{
-			Handler:   s.h,
+			Handler:   handler,
 			Protocols: h2,
 			ErrorLog:  slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 			ConnState: s.connState,
@@ -319,6 +374,19 @@ func (s *Server) Start() error {
 			s.log.Error("listener stopped", "listener", "proxy", "err", err)
 		}
 	}()
+	var httpsBound net.Addr
+	if s.httpsLn != nil {
+		httpsBound = s.httpsLn.Addr()
+		tln := tls.NewListener(s.httpsLn, s.tm.TLSConfig())
+		go func() {
+			if err := s.proxySrv.Serve(tln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.log.Error("listener stopped", "listener", "https", "err", err)
+			}
+		}()
+	}
+	if err := s.tm.Listening(s.proxyLn.Addr(), httpsBound); err != nil {
+		s.log.Error("ACME could not start; configured certificates serve", "err", err)
+	}
 
 	a := admin.New(s, s.log)
 	if s.adminLn != nil {
@@ -330,7 +398,7 @@ func (s *Server) Start() error {
 		go s.serve(s.statusSrv, s.statusLn, "status")
 	}
 	s.ready.Store(true)
-	s.log.Info("weir started", "proxy", s.proxyLn.Addr().String(), "admin", addrString(s.adminLn), "status", addrString(s.statusLn))
+	s.log.Info("weir started", "proxy", s.proxyLn.Addr().String(), "https", addrString(s.httpsLn), "admin", addrString(s.adminLn), "status", addrString(s.statusLn))
 	return nil
 }
 
@@ -378,6 +446,14 @@ func (s *Server) AdminAddr() net.Addr {
 	return s.adminLn.Addr()
 }
 
+// HTTPSAddr returns the HTTPS listener's address, or nil when off.
+func (s *Server) HTTPSAddr() net.Addr {
+	if s.httpsLn == nil {
+		return nil
+	}
+	return s.httpsLn.Addr()
+}
+
 // StatusAddr returns the status listener's address, or nil.
 func (s *Server) StatusAddr() net.Addr {
 	if s.statusLn == nil {
@@ -397,6 +473,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		err = s.proxySrv.Shutdown(ctx)
 	}
 	s.h.CloseHijacked()
+	s.tm.Close()
 	for _, srv := range []*http.Server{s.adminSrv, s.statusSrv} {
 		if srv != nil {
 			srv.Close()

@@ -32,6 +32,7 @@ const usage = `Weir: a WebAssembly-extensible edge proxy.
 
 Usage:
   weir run [--config FILE] [--proxy-listen ADDR] [--admin-listen ADDR] [--status-listen ADDR]
+           [--https-listen ADDR]
   weir validate FILE
   weir plugin push|pull|inspect ...   (weir plugin help)
   weir conformance PLUGIN.wasm [--config FILE] [--scenarios FILE...] [--format text|json|junit]
@@ -41,6 +42,8 @@ Without --config, weir run serves an embedded default config (an echo route
 on every path). Listen addresses: flag > WEIR_PROXY_LISTEN / WEIR_ADMIN_LISTEN /
 WEIR_STATUS_LISTEN > the config file's weir: section > 0.0.0.0:8000,
 127.0.0.1:8001, 0.0.0.0:8100. "off" disables the admin or status listener.
+The HTTPS listener: --https-listen > WEIR_HTTPS_LISTEN > weir.https_listen >
+0.0.0.0:8443 ("off" disables it).
 `
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -75,6 +78,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 	proxyListen := fs.String("proxy-listen", os.Getenv("WEIR_PROXY_LISTEN"), "proxy listen address (default 0.0.0.0:8000)")
 	adminListen := fs.String("admin-listen", os.Getenv("WEIR_ADMIN_LISTEN"), "admin API listen address (default 127.0.0.1:8001)")
 	statusListen := fs.String("status-listen", os.Getenv("WEIR_STATUS_LISTEN"), "status/probe listen address (default 0.0.0.0:8100)")
+	httpsListen := fs.String("https-listen", os.Getenv("WEIR_HTTPS_LISTEN"), "HTTPS proxy listen address (default 0.0.0.0:8443; off disables it)")
 	watch := fs.Duration("watch-interval", 2*time.Second, "poll the config file for changes this often; 0 disables")
 	logLevel := fs.String("log-level", envOr("WEIR_LOG_LEVEL", "info"), "debug, info, warn or error")
 	logFormat := fs.String("log-format", envOr("WEIR_LOG_FORMAT", "text"), "text or json")
@@ -91,6 +95,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 		ProxyListen:  *proxyListen,
 		AdminListen:  *adminListen,
 		StatusListen: *statusListen,
+		HTTPSListen:  *httpsListen,
 		Logger:       log,
 		Version:      version,
 	})

@@ -80,6 +80,11 @@ type Weir struct {
 	Tracing        *Tracing       `json:"tracing,omitempty"`
 	AccessLog      *AccessLog     `json:"access_log,omitempty"`
 	LatencyHeaders LatencyHeaders `json:"latency_headers,omitempty"`
+	// HTTPSListen is the TLS proxy listener (Kong's 8443), "off" to
+	// disable it. Flags and WEIR_HTTPS_LISTEN override it.
+	HTTPSListen string `json:"https_listen,omitempty"`
+	// ACME turns on automatic certificates (see [ACME]); nil: none.
+	ACME *ACME `json:"acme,omitempty"`
 }
 
 // Compression configures response compression.
@@ -162,6 +167,10 @@ type Route struct {
 	Tags                    []string `json:"tags,omitempty"`
 
 	Plugins []Plugin `json:"plugins,omitempty"`
+
+	// ACME is a Weir field: the route's hosts get certificates from the
+	// ACME CA configured in weir.acme.
+	ACME bool `json:"acme,omitempty"`
 }
 
 // Upstream is a virtual hostname with a pool of targets (Kong's Upstream).

@@ -72,6 +72,7 @@ func (c *Config) Validate() error {
 	v.consumers()
 	v.plugins()
 	v.certificates()
+	v.tls()
 	v.raw("_info", c.Info)
 	for i, m := range c.CACertificates {
 		v.rawObject(index("ca_certificates", i), m)

@@ -31,6 +31,7 @@ package h1server
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
@@ -48,6 +49,13 @@ type Server struct {
 	// H2C serves connections that start with the HTTP/2 client preface.
 	// Nil refuses them.
 	H2C *http.Server
+	// H2 serves TLS connections whose client chose "h2" through ALPN
+	// (the listener hands out *tls.Conn, e.g. from tls.NewListener). It
+	// needs HTTP/2 enabled in its Protocols. Nil closes such connections,
+	// so a TLS config offering h2 must come with H2.
+	H2 *http.Server
+	// HandshakeTimeout bounds a TLS handshake. Default 10 s.
+	HandshakeTimeout time.Duration
 	// IdleTimeout bounds the wait for the next request on a keep-alive
 	// connection, and for a whole request head. Default 75 s (nginx).
 	IdleTimeout time.Duration
@@ -70,6 +78,7 @@ type Server struct {
 	conns    map[*conn]struct{}
 	shutdown atomic.Bool
 	h2c      *chanListener // guarded by mu
+	h2tls    *chanListener // guarded by mu
 	wg       sync.WaitGroup
 }
 
@@ -88,6 +97,9 @@ func (s *Server) defaults() {
 	}
 	if s.MaxHeaderBytes <= 0 {
 		s.MaxHeaderBytes = 64 << 10
+	}
+	if s.HandshakeTimeout <= 0 {
+		s.HandshakeTimeout = 10 * time.Second
 	}
 	if s.Logger == nil {
 		s.Logger = slog.Default()
@@ -191,11 +203,15 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for ln := range s.lns {
 		ln.Close()
 	}
-	h2c := s.h2c
+	h2c, h2tls := s.h2c, s.h2tls
 	s.mu.Unlock()
 	if h2c != nil {
 		h2c.Close()
 		s.H2C.Shutdown(ctx)
+	}
+	if h2tls != nil {
+		h2tls.Close()
+		s.H2.Shutdown(ctx)
 	}
 	done := make(chan struct{})
 	go func() {
@@ -230,11 +246,15 @@ func (s *Server) Close() error {
 	for c := range s.conns {
 		c.nc.Close()
 	}
-	h2c := s.h2c
+	h2c, h2tls := s.h2c, s.h2tls
 	s.mu.Unlock()
 	if h2c != nil {
 		h2c.Close()
 		s.H2C.Close()
+	}
+	if h2tls != nil {
+		h2tls.Close()
+		s.H2.Close()
 	}
 	return nil
 }
@@ -269,6 +289,25 @@ func (s *Server) serveH2C(c *conn) {
 	l.deliver(&replayConn{Conn: c.nc, r: c.br})
 }
 
+// serveH2TLS hands a TLS connection that negotiated h2 to the net/http
+// server H2, as the *tls.Conn itself so that it sees the negotiated
+// protocol and fills r.TLS.
+func (s *Server) serveH2TLS(c *conn, tc *tls.Conn) {
+	s.mu.Lock()
+	if s.shutdown.Load() {
+		s.mu.Unlock()
+		c.nc.Close()
+		return
+	}
+	if s.h2tls == nil {
+		s.h2tls = newChanListener(c.nc.LocalAddr())
+		go s.H2.Serve(s.h2tls)
+	}
+	l := s.h2tls
+	s.mu.Unlock()
+	l.deliver(tc)
+}
+
 // conn is one client connection.
 type conn struct {
 	srv    *Server
@@ -290,6 +329,7 @@ type conn struct {
 	rdDeadline time.Time // the read deadline last set (coarse bookkeeping)
 	wrDeadline time.Time
 	hijacked   bool // owned by a handler (upgrade) or the HTTP/2 server now
+	tls        tls.ConnectionState
 	untracked  bool // no longer counted by Shutdown
 }
 
@@ -367,13 +407,18 @@ func (c *conn) serve() {
 		}
 		c.close()
 	}()
+	if tc, ok := c.nc.(*tls.Conn); ok && !c.handshake(tc) {
+		return
+	}
 	c.armRead(c.srv.IdleTimeout)
 	// h2c with prior knowledge starts with "PRI * HTTP/2.0"; no HTTP/1
 	// method is PRI, and every HTTP/1 request is at least 4 bytes.
 	if b, err := c.br.Peek(4); err != nil {
 		return
 	} else if string(b) == "PRI " {
-		if c.srv.H2C == nil {
+		// Over TLS, HTTP/2 is chosen with ALPN (RFC 9113 §3.2), never by
+		// prior knowledge.
+		if c.srv.H2C == nil || c.reqInit.TLS != nil {
 			return
 		}
 		c.nc.SetReadDeadline(time.Time{})
@@ -406,6 +451,37 @@ func (c *conn) serve() {
 		c.srv.setState(c, http.StateIdle)
 		c.armRead(c.srv.IdleTimeout)
 	}
+}
+
+// handshake completes the TLS handshake of a connection from a TLS
+// listener. It reports whether the connection goes on as HTTP/1.x on
+// this server: h2 is handed to H2, and an ACME TLS-ALPN-01 validation
+// ("acme-tls/1") ends with the handshake, whose certificate was the
+// answer (RFC 8737 §3).
+func (c *conn) handshake(tc *tls.Conn) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), c.srv.HandshakeTimeout)
+	err := tc.HandshakeContext(ctx)
+	cancel()
+	if err != nil {
+		c.srv.Logger.Debug("TLS handshake failed", "remote", c.remote, "err", err)
+		return false
+	}
+	c.tls = tc.ConnectionState()
+	switch c.tls.NegotiatedProtocol {
+	case "h2":
+		if c.srv.H2 == nil {
+			return false
+		}
+		c.hijacked = true // owned by the HTTP/2 server from now on
+		c.srv.setState(c, http.StateHijacked)
+		c.srv.serveH2TLS(c, tc)
+		return false
+	case "acme-tls/1":
+		return false
+	}
+	c.reqInit.TLS = &c.tls
+	c.req = c.reqInit
+	return true
 }
 
 // serveRequest runs the handler for the parsed request and finishes the

@@ -104,6 +104,10 @@ type Service struct {
 
 	// TLS is set for https and grpcs services.
 	TLS *tls.Config
+	// TLSIdentity tells apart TLS configs with the same server name and
+	// verification but another client certificate or CA bundle; it is
+	// part of the connection pool key.
+	TLSIdentity string
 	// h2 serves KindH2 services.
 	h2 http.RoundTripper
 }

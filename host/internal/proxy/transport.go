@@ -44,6 +44,7 @@ type poolKey struct {
 	serverName string
 	tls        bool
 	verify     bool
+	identity   string // Service.TLSIdentity
 }
 
 type connPool struct {
@@ -161,6 +162,7 @@ func (t *Transport) get(ctx context.Context, addr string, svc *Service, probe, f
 	if svc.TLS != nil {
 		k.serverName = svc.TLS.ServerName
 		k.verify = !svc.TLS.InsecureSkipVerify
+		k.identity = svc.TLSIdentity
 	}
 	p := t.pool(k)
 	now := time.Now()
