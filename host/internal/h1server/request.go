@@ -404,10 +404,30 @@ func (b *requestBody) Read(p []byte) (int, error) {
 // Close implements io.Closer; the server drains the body itself.
 func (b *requestBody) Close() error { return nil }
 
+// drainLimit bounds the unread body bytes the server reads and discards
+// to keep a connection; past it the connection closes (lingering).
+const drainLimit = 256 << 10
+
+// unread reports whether part of the body was left unread.
+func (b *requestBody) unread() bool { return b.has && !b.br.Done }
+
+// tooLongToDrain reports whether what is left of a length-framed body
+// is more than drain will read: the connection will close, and the
+// response should say so. (A chunked body's size is unknown until drain
+// tries.)
+func (b *requestBody) tooLongToDrain() bool {
+	if !b.unread() {
+		return false
+	}
+	n, known := b.br.Remaining()
+	return known && n > drainLimit
+}
+
 // drain reads what the handler left of the body so the connection can
-// carry the next request: up to 256 KiB, else the connection closes.
+// carry the next request: up to drainLimit bytes, else the connection
+// closes.
 func (b *requestBody) drain() bool {
-	if !b.has || b.br.Done {
+	if !b.unread() {
 		return true
 	}
 	if b.expect {
@@ -415,6 +435,6 @@ func (b *requestBody) drain() bool {
 		// may not send the body now. Only closing is unambiguous.
 		return false
 	}
-	io.CopyN(io.Discard, &b.br, 256<<10)
+	io.CopyN(io.Discard, &b.br, drainLimit)
 	return b.br.Done && b.br.Err == nil
 }

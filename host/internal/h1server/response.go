@@ -92,6 +92,11 @@ func (w *response) writeHead() {
 	if w.c.srv.shutdown.Load() {
 		w.closeAfter = true // tell the client before it sends another request
 	}
+	if w.c.body.tooLongToDrain() {
+		// The handler answers without reading a body too long to drain:
+		// the connection will close after this response, so say so.
+		w.closeAfter = true
+	}
 	if w.c.body.expect {
 		// The client still waits for 100 Continue and may or may not send
 		// the body now: only closing is unambiguous (see drain), so say so.

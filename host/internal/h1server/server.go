@@ -329,6 +329,7 @@ type conn struct {
 	rdDeadline time.Time // the read deadline last set (coarse bookkeeping)
 	wrDeadline time.Time
 	hijacked   bool // owned by a handler (upgrade) or the HTTP/2 server now
+	linger     bool // close with a lingering close (unread request body)
 	tls        tls.ConnectionState
 	untracked  bool // no longer counted by Shutdown
 }
@@ -386,10 +387,44 @@ func closeEnough(set, want time.Time, d time.Duration) bool {
 
 func (c *conn) close() {
 	if !c.hijacked {
+		if c.linger {
+			c.release() // Shutdown need not wait for the discarding
+			lingeringClose(c.nc)
+		}
 		c.nc.Close()
 		c.srv.setState(c, http.StateClosed)
 	}
 	c.release()
+}
+
+// Lingering close, as nginx does it (lingering_time, lingering_timeout).
+const (
+	lingerTime    = 5 * time.Second
+	lingerTimeout = 2 * time.Second
+)
+
+// lingeringClose half-closes nc (the response is complete and the
+// client sees the end of it) and reads and discards what the client
+// still sends, for at most lingerTime and until it pauses for
+// lingerTimeout, so that closing does not reset the connection under
+// the client's feet while it is still uploading.
+func lingeringClose(nc net.Conn) {
+	cw, ok := nc.(interface{ CloseWrite() error })
+	if !ok || cw.CloseWrite() != nil {
+		return
+	}
+	end := time.Now().Add(lingerTime)
+	var buf [4096]byte
+	for {
+		d := time.Now().Add(lingerTimeout)
+		if d.After(end) {
+			d = end
+		}
+		nc.SetReadDeadline(d)
+		if _, err := nc.Read(buf[:]); err != nil {
+			return
+		}
+	}
 }
 
 // release removes c from the connections Shutdown waits for, once.
@@ -518,10 +553,14 @@ func (c *conn) serveRequest() (keep bool) {
 	if err := w.finish(); err != nil {
 		return false
 	}
-	if w.closeAfter || c.srv.shutdown.Load() {
+	if w.closeAfter || c.srv.shutdown.Load() || !c.body.drain() {
+		// Closing with unread input makes the kernel answer the
+		// client's next bytes with a reset, which can destroy the
+		// response before the client reads it: linger instead.
+		c.linger = c.body.unread()
 		return false
 	}
-	return c.body.drain()
+	return true
 }
 
 // rejectRequest answers a request that could not be parsed, then the

@@ -44,6 +44,18 @@ const (
 	modeEOF
 )
 
+// Remaining returns how many bytes of a length-framed body are still
+// unread; known is false for chunked and close-delimited bodies.
+func (b *BodyReader) Remaining() (n int64, known bool) {
+	if b.Done {
+		return 0, true
+	}
+	if b.mode != modeLength {
+		return -1, false
+	}
+	return b.remaining, true
+}
+
 // Reset prepares b to read a body from br: chunked when chunked is set,
 // else contentLength bytes, else (contentLength < 0) until EOF. Chunked
 // trailers are stored in trailer under http.TrailerPrefix keys (nil: dropped).
