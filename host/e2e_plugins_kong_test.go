@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -528,4 +530,103 @@ func rawRequest(t *testing.T, base, head string) response {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+}
+
+// TestE2EKongProxyCache: proxy-cache (memory strategy) through real HTTP:
+// Miss then Hit (answered without the upstream, from any instance of a
+// 4-instance pool: the cache is in shared data), Bypass for methods,
+// content types and statuses not cached, vary_headers, and cache_control.
+func TestE2EKongProxyCache(t *testing.T) {
+	var n atomic.Int64
+	be := newBackend(t, "b1", func(w http.ResponseWriter, r *http.Request) {
+		i := n.Add(1)
+		switch {
+		case strings.HasSuffix(r.URL.Path, "/html"):
+			w.Header().Set("Content-Type", "text/html")
+		case strings.HasSuffix(r.URL.Path, "/fail"):
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(500)
+		case strings.HasSuffix(r.URL.Path, "/nostore"):
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Cache-Control", "no-store")
+		default:
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Cache-Control", "max-age=60")
+		}
+		w.Header().Set("X-Up", "yes")
+		fmt.Fprintf(w, `{"n":%d}`, i)
+	})
+	mod := kongPlugin(t, "proxy-cache")
+	cfg := "_format_version: \"3.0\"\nservices:\n  - name: api\n    url: http://" + be.Addr() + "\n    routes:\n" +
+		"      - name: r-c\n        paths: [\"/c\"]\n        strip_path: false\n        plugins:\n          - name: " + mod +
+		"\n            priority: 100\n            limits: {instances: 4}\n            config: {strategy: memory, cache_ttl: 60, vary_headers: [X-Lang]}\n" +
+		"      - name: r-cc\n        paths: [\"/cc\"]\n        strip_path: false\n        plugins:\n          - name: " + mod +
+		"\n            priority: 100\n            config: {strategy: memory, cache_control: true}\n"
+	base := proxyURL(startWeir(t, cfg))
+	c := newClient(t)
+
+	miss := get(t, c, base+"/c/a?x=1")
+	if miss.Status != 200 || miss.Header.Get("X-Cache-Status") != "Miss" || string(miss.Body) != `{"n":1}` {
+		t.Fatalf("first request: %d %q %s, want 200 Miss {\"n\":1}", miss.Status, miss.Header.Get("X-Cache-Status"), miss.Body)
+	}
+	key := miss.Header.Get("X-Cache-Key")
+	if len(key) != 64 {
+		t.Errorf("X-Cache-Key %q, want a sha256 hex", key)
+	}
+	// Concurrent repeats land on different instances of the pool: every
+	// one is a Hit with the stored body, and none reaches the upstream.
+	hits := be.Hits.Load()
+	var wg sync.WaitGroup
+	for i := 0; i < 16; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := c.Get(base + "/c/a?x=1")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || resp.Header.Get("X-Cache-Status") != "Hit" || string(body) != `{"n":1}` ||
+				resp.Header.Get("X-Cache-Key") != key || resp.Header.Get("X-Up") != "yes" || resp.Header.Get("Age") == "" {
+				t.Errorf("repeat: %d %v %s, want a Hit replaying the first response", resp.StatusCode, resp.Header, body)
+			}
+		}()
+	}
+	wg.Wait()
+	if got := be.Hits.Load(); got != hits {
+		t.Errorf("cache hits reached the upstream: %d more requests", got-hits)
+	}
+
+	tests := []struct {
+		name, method, path, lang, want string
+	}{
+		{name: "method not cached", method: "POST", path: "/c/a?x=1", want: "Bypass"},
+		{name: "content type not cached", method: "GET", path: "/c/html", want: "Bypass"},
+		{name: "status not cached", method: "GET", path: "/c/fail", want: "Bypass"},
+		{name: "vary header value differs", method: "GET", path: "/c/a?x=1", lang: "fr", want: "Miss"},
+		{name: "vary header value cached", method: "GET", path: "/c/a?x=1", lang: "fr", want: "Hit"},
+		{name: "query differs", method: "GET", path: "/c/a?x=2", want: "Miss"},
+		{name: "cache_control: response no-store", method: "GET", path: "/cc/nostore", want: "Bypass"},
+		{name: "cache_control: response max-age", method: "GET", path: "/cc/ok", want: "Miss"},
+		{name: "cache_control: cached", method: "GET", path: "/cc/ok", want: "Hit"},
+	}
+	for _, tt := range tests {
+		var hs []string
+		if tt.lang != "" {
+			hs = []string{"X-Lang", tt.lang}
+		}
+		r := do(t, c, req(t, tt.method, base+tt.path, nil, hs...))
+		if got := r.Header.Get("X-Cache-Status"); got != tt.want {
+			t.Errorf("%s: X-Cache-Status %q, want %q (status %d)", tt.name, got, tt.want, r.Status)
+		}
+		if tt.want == "Bypass" && r.Header.Get("X-Cache-Key") != "" {
+			t.Errorf("%s: X-Cache-Key on a Bypass", tt.name)
+		}
+	}
+	// A request Cache-Control no-cache bypasses under cache_control.
+	if r := do(t, c, req(t, "GET", base+"/cc/ok", nil, "Cache-Control", "no-cache")); r.Header.Get("X-Cache-Status") != "Bypass" {
+		t.Errorf("request no-cache: %q, want Bypass", r.Header.Get("X-Cache-Status"))
+	}
 }
