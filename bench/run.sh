@@ -453,6 +453,7 @@ weir:
   proxy_listen: 127.0.0.1:$2
   admin_listen: 127.0.0.1:$3
   status_listen: 127.0.0.1:$4
+  https_listen: "off"
 services:
 - name: backend
   url: http://127.0.0.1:$5
