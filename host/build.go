@@ -12,6 +12,7 @@ import (
 
 	"github.com/weirproxy/weir/host/config"
 	"github.com/weirproxy/weir/host/internal/compress"
+	"github.com/weirproxy/weir/host/internal/consumers"
 	"github.com/weirproxy/weir/host/internal/proxy"
 	"github.com/weirproxy/weir/host/internal/router"
 	"github.com/weirproxy/weir/host/internal/upstream"
@@ -26,10 +27,15 @@ func build(cfg *config.Config, hash [32]byte, prev *proxy.Snapshot, log *slog.Lo
 		Balancers: map[string]*upstream.Balancer{},
 		Hash:      hash,
 	}
+	ix, err := consumers.Build(cfg)
+	if err != nil {
+		return nil, err
+	}
 	byIndex, pset, err := plugins.buildPlugins(cfg, prev)
 	if err != nil {
 		return nil, err
 	}
+	ext := &proxy.Extensions{Consumers: ix, Counters: plugins.localCounters()}
 	s.Plugins = pset
 	defer func() {
 		if err != nil {
@@ -99,7 +105,8 @@ func build(cfg *config.Config, hash [32]byte, prev *proxy.Snapshot, log *slog.Lo
 		if rt.Name == "" {
 			rt.Name = cr.ID
 		}
-		rt.Plugins = routePlugins(cfg, byIndex, cr)
+		rt.Plugins = routePlugins(cfg, byIndex, cr, ix)
+		rt.Ext = ext
 		for _, p := range cr.Protocols {
 			switch p {
 			case "http":

@@ -17,8 +17,11 @@ import (
 	"time"
 
 	"github.com/weirproxy/weir/host/config"
+	"github.com/weirproxy/weir/host/internal/consumers"
+	"github.com/weirproxy/weir/host/internal/counters"
 	"github.com/weirproxy/weir/host/internal/proxy"
 	"github.com/weirproxy/weir/host/wasm"
+	builtins "github.com/weirproxy/weir/plugins-src"
 )
 
 // pluginLoader turns plugin entries into running wasm plugins. It owns
@@ -32,6 +35,11 @@ type pluginLoader struct {
 
 	mu     sync.Mutex
 	engine *wasm.Engine
+	// counters are the plugins' counter stores: one local store for the
+	// loader's life (counts survive reloads) and Redis clients by
+	// connection settings, shared by entries and reloads.
+	local *counters.Local
+	redis map[string]*counters.Redis
 }
 
 func (l *pluginLoader) getEngine() (*wasm.Engine, error) {
@@ -62,15 +70,21 @@ func (l *pluginLoader) close(ctx context.Context) {
 		l.engine.Close(ctx)
 		l.engine = nil
 	}
+	for k, r := range l.redis {
+		r.Close()
+		delete(l.redis, k)
+	}
 }
 
-// readModule resolves a plugin name to module bytes. Built-in names and
-// oci:// / https:// references arrive with later issues; until then they
-// are configuration errors, never silently skipped (a Kong file asking
-// for key-auth must not serve unauthenticated).
+// readModule resolves a module reference to module bytes. Names without
+// a scheme are built-ins (resolveModule); an unknown one is a
+// configuration error, never silently skipped (a Kong file asking for a
+// plugin Weir lacks must not serve unprotected). oci:// and https://
+// references arrive with a later issue.
 func readModule(name string) ([]byte, error) {
 	if !strings.Contains(name, "://") {
-		return nil, fmt.Errorf("unknown plugin %q: Weir has no built-in plugins yet; reference a module with file:///path/to/plugin.wasm", name)
+		return nil, fmt.Errorf("unknown plugin %q: not a Weir built-in (built-ins: %s); reference a module with file:///path/to/plugin.wasm",
+			name, strings.Join(builtins.Names(), ", "))
 	}
 	u, err := url.Parse(name)
 	if err != nil {
@@ -130,20 +144,27 @@ func (l *pluginLoader) buildPlugins(cfg *config.Config, prev *proxy.Snapshot) (b
 			continue
 		}
 		where := fmt.Sprintf("plugins[%d] (plugin %q): name", i, cp.Name)
-		raw, rerr := readModule(cp.Name)
+		src, rerr := resolveModule(cp)
 		if rerr != nil {
-			return nil, nil, fmt.Errorf("%s: %w", where, rerr)
+			return nil, nil, fmt.Errorf("plugins[%d] (plugin %q): %w", i, cp.Name, rerr)
 		}
-		sum := sha256.Sum256(raw)
-		key := pluginKey(cp, hex.EncodeToString(sum[:]))
+		key := pluginKey(cp, src.digest)
+		store, serr := l.counterStore(cp)
+		if serr != nil {
+			return nil, nil, fmt.Errorf("plugins[%d] (plugin %q): %w", i, cp.Name, serr)
+		}
 		if p := set[key]; p != nil {
-			byIndex[i] = p
+			byIndex[i] = scoped(p, cp, store)
 			continue
 		}
 		if prev != nil && prev.Plugins[key] != nil {
 			p := prev.Plugins[key]
-			set[key], byIndex[i] = p, p
+			set[key], byIndex[i] = p, scoped(p, cp, store)
 			continue
+		}
+		raw, rerr := src.load()
+		if rerr != nil {
+			return nil, nil, fmt.Errorf("%s: %w", where, rerr)
 		}
 		eng, eerr := l.getEngine()
 		if eerr != nil {
@@ -179,27 +200,35 @@ func (l *pluginLoader) buildPlugins(cfg *config.Config, prev *proxy.Snapshot) (b
 		}
 		p := &proxy.Plugin{Name: cp.Name, Wasm: wp, FailOpen: cp.FailPolicy == "open"}
 		started = append(started, p)
-		set[key], byIndex[i] = p, p
+		set[key], byIndex[i] = p, scoped(p, cp, store)
 	}
 	return byIndex, set, nil
 }
 
-// routePlugins resolves the plugins that run on a route, as Kong does:
-// for each plugin name the most specific instance wins (route+service,
-// then route, then service, then global) and instances are never merged;
-// the chain is ordered by priority (higher first), then by name.
-// Consumer-scoped instances apply once a consumer is authenticated,
-// which arrives with the authentication plugins.
-func routePlugins(cfg *config.Config, byIndex []*proxy.Plugin, cr *config.Route) []*proxy.Plugin {
+// routePlugins resolves the plugins that run on a route, as Kong does
+// (kong-ingress.md 6.2): for each plugin name the most specific instance
+// wins and instances are never merged. Without a consumer the candidates
+// are route+service, route, service, global; a consumer-scoped instance
+// (route+service+consumer, route+consumer, service+consumer, consumer)
+// replaces that pick for its consumer when it is more specific (Kong's
+// order puts consumer alone between route+service and route). The chain
+// is ordered by priority (higher first; a built-in's Kong priority when
+// the entry gives none), then by name.
+func routePlugins(cfg *config.Config, byIndex []*proxy.Plugin, cr *config.Route, ix *consumers.Index) []*proxy.Plugin {
 	type pick struct {
 		spec, prio int
-		name       string
 		p          *proxy.Plugin
 	}
-	best := map[string]pick{}
+	type slot struct {
+		def  pick
+		hasD bool
+		byC  map[string]pick
+		name string
+	}
+	slots := map[string]*slot{}
 	for i := range cfg.Plugins {
 		cp := &cfg.Plugins[i]
-		if byIndex[i] == nil || cp.Consumer != "" {
+		if byIndex[i] == nil {
 			continue
 		}
 		routeMatch := cp.Route != "" && (cp.Route == cr.Name || (cr.ID != "" && cp.Route == cr.ID))
@@ -208,7 +237,7 @@ func routePlugins(cfg *config.Config, byIndex []*proxy.Plugin, cr *config.Route)
 		switch {
 		case cp.Route != "" && cp.Service != "":
 			if routeMatch && svcMatch {
-				spec = 3
+				spec = 4
 			}
 		case cp.Route != "":
 			if routeMatch {
@@ -224,29 +253,81 @@ func routePlugins(cfg *config.Config, byIndex []*proxy.Plugin, cr *config.Route)
 		if spec < 0 {
 			continue
 		}
-		if b, ok := best[cp.Name]; ok && b.spec >= spec {
+		consumerID := ""
+		if cp.Consumer != "" {
+			c := ix.Resolve(cp.Consumer)
+			if c == nil {
+				continue // validated earlier; unreachable
+			}
+			consumerID = c.ID
+			// route+service+consumer 7, route+consumer 6,
+			// service+consumer 5, consumer 3.
+			switch spec {
+			case 4:
+				spec = 7
+			case 2:
+				spec = 6
+			case 1:
+				spec = 5
+			case 0:
+				spec = 3
+			}
+		}
+		sl := slots[cp.Name]
+		if sl == nil {
+			sl = &slot{name: cp.Name}
+			slots[cp.Name] = sl
+		}
+		pk := pick{spec: spec, prio: pluginPriority(cp), p: byIndex[i]}
+		if consumerID == "" {
+			if !sl.hasD || sl.def.spec < spec {
+				sl.def, sl.hasD = pk, true
+			}
+		} else {
+			if sl.byC == nil {
+				sl.byC = map[string]pick{}
+			}
+			if b, ok := sl.byC[consumerID]; !ok || b.spec < spec {
+				sl.byC[consumerID] = pk
+			}
+		}
+	}
+	out := make([]*proxy.Plugin, 0, len(slots))
+	prio := map[*proxy.Plugin]int{}
+	for _, sl := range slots {
+		var p *proxy.Plugin
+		pr := 0
+		if sl.hasD {
+			p, pr = sl.def.p, sl.def.prio
+		}
+		for cid, pk := range sl.byC {
+			if sl.hasD && pk.spec <= sl.def.spec {
+				continue
+			}
+			if p == nil {
+				p = &proxy.Plugin{Name: sl.name}
+				pr = pk.prio
+			} else if p.ByConsumer == nil {
+				cp := *p
+				p = &cp
+			}
+			if p.ByConsumer == nil {
+				p.ByConsumer = map[string]*proxy.Plugin{}
+			}
+			p.ByConsumer[cid] = pk.p
+		}
+		if p == nil {
 			continue
 		}
-		prio := 0
-		if cp.Priority != nil {
-			prio = *cp.Priority
-		}
-		best[cp.Name] = pick{spec: spec, prio: prio, name: cp.Name, p: byIndex[i]}
+		prio[p] = pr
+		out = append(out, p)
 	}
-	picks := make([]pick, 0, len(best))
-	for _, b := range best {
-		picks = append(picks, b)
-	}
-	sort.Slice(picks, func(i, j int) bool {
-		if picks[i].prio != picks[j].prio {
-			return picks[i].prio > picks[j].prio
+	sort.Slice(out, func(i, j int) bool {
+		if prio[out[i]] != prio[out[j]] {
+			return prio[out[i]] > prio[out[j]]
 		}
-		return picks[i].name < picks[j].name
+		return out[i].Name < out[j].Name
 	})
-	out := make([]*proxy.Plugin, len(picks))
-	for i, p := range picks {
-		out[i] = p.p
-	}
 	return out
 }
 

@@ -1,23 +1,39 @@
 package proxy
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/weirproxy/weir/abi"
+	"github.com/weirproxy/weir/host/internal/consumers"
+	"github.com/weirproxy/weir/host/internal/counters"
 	"github.com/weirproxy/weir/host/internal/httpwire"
 	"github.com/weirproxy/weir/host/wasm"
 )
 
 // Plugin is a wasm plugin instance attached to a route.
 type Plugin struct {
-	Name     string
+	Name string
+	// Wasm is nil for a plugin that runs on the route only for some
+	// consumers (ByConsumer) and has no instance for the others.
 	Wasm     *wasm.Plugin
 	FailOpen bool
+	// Scope is the configured scope of the instance ("route|service",
+	// names as configured): it namespaces the plugin's counters.
+	Scope string
+	// Counters is the instance's counter store (Redis for a plugin
+	// configured with policy redis); nil uses the route's Ext.Counters.
+	Counters counters.Store
+	// ByConsumer holds, by consumer id, the consumer-scoped instances
+	// that replace this one once that consumer is authenticated (Kong
+	// precedence, resolved when the snapshot was built).
+	ByConsumer map[string]*Plugin
 }
 
 // MsgPluginFailed answers a request whose fail-closed plugin broke.
@@ -35,8 +51,52 @@ type chain struct {
 	h       *Handler
 	rt      *Route
 	streams []*wasm.HTTPStream // nil entries: fail-open plugins skipped
+	// plugins are the instances that actually run, parallel to
+	// rt.Plugins: consumer-scoped ones replace route ones once a
+	// consumer is authenticated.
+	plugins []*Plugin
 	host    chainHost
+	// bodyBuffered: the request body was read ahead for a plugin that
+	// stopped in its headers phase; bodySeen marks the plugins (by index)
+	// that already saw it whole.
+	bodyBuffered bool
+	bodySeen     uint64
 }
+
+// bufferRequestBody reads the whole request body (up to bodyCap) for the
+// plugin at index i, which paused in its request-headers phase, and runs
+// its body phase on it with end_of_stream. The (possibly rewritten) body
+// then replaces the request's, for the other plugins and the upstream.
+func (c *chain) bufferRequestBody(i int, s *wasm.HTTPStream) (abi.Action, error) {
+	r := c.host.r
+	c.bodyBuffered = true
+	body, err := io.ReadAll(io.LimitReader(r.Body, bodyCap+1))
+	if err != nil {
+		return abi.ActionContinue, errClientBody
+	}
+	if len(body) > bodyCap {
+		return abi.ActionContinue, errBodyOverCap
+	}
+	hs := &c.host
+	hs.reqBody, hs.reqOut = body, false
+	act, err := s.OnRequestBody(len(body), true)
+	if i < 64 {
+		c.bodySeen |= 1 << i
+	}
+	nb := hs.reqBody
+	hs.reqBody, hs.reqOut = nil, false
+	r.Body = io.NopCloser(bytes.NewReader(nb))
+	if r.ContentLength >= 0 {
+		r.ContentLength = int64(len(nb))
+		if r.Header.Get("Content-Length") != "" {
+			r.Header.Set("Content-Length", strconv.Itoa(len(nb)))
+		}
+	}
+	return act, err
+}
+
+// errBodyOverCap: a body read ahead for a plugin exceeds the buffer cap.
+var errBodyOverCap = errors.New("request body over the plugin buffer cap")
 
 // chainHost is the request as plugins see it (wasm.StreamHost).
 type chainHost struct {
@@ -56,6 +116,15 @@ type chainHost struct {
 	// (HTTP_REQUEST_BODY / HTTP_RESPONSE_BODY).
 	reqBody, respBody []byte
 	reqOut, respOut   bool // the buffer was handed on: start afresh
+
+	// consumer is the authenticated consumer (weir.set_consumer), credID
+	// the credential that authenticated it.
+	consumer *consumers.Consumer
+	credID   string
+	// cur is the plugin being called (namespaces its counters).
+	cur *Plugin
+	// counterErr is the last counter store failure, logged at the end.
+	counterErr error
 }
 
 type localResponse struct {
@@ -117,9 +186,10 @@ func (c *chain) requestBody(data []byte, eos bool) ([]byte, error) {
 			log: "request body over the plugin buffer cap"}
 	}
 	for i, s := range c.streams {
-		if s == nil {
+		if s == nil || (i < 64 && c.bodySeen&(1<<i) != 0) {
 			continue
 		}
+		hs.cur = c.plugins[i]
 		act, err := s.OnRequestBody(len(hs.reqBody), eos)
 		if stop := c.afterCall(i, err); stop != nil {
 			return nil, stop
@@ -148,6 +218,7 @@ func (c *chain) responseBody(data []byte, eos bool) ([]byte, error) {
 		if s == nil {
 			continue
 		}
+		hs.cur = c.plugins[i]
 		act, err := s.OnResponseBody(len(hs.respBody), eos)
 		if stop := c.afterCall(i, err); stop != nil {
 			return nil, stop
@@ -164,7 +235,7 @@ func (c *chain) responseBody(data []byte, eos bool) ([]byte, error) {
 // phase call.
 func (c *chain) afterCall(i int, err error) *chainStop {
 	if err != nil {
-		p := c.rt.Plugins[i]
+		p := c.plugins[i]
 		if p.FailOpen {
 			c.h.log.Warn("plugin failed; skipped (fail_policy open)", "plugin", p.Name, "route", c.rt.Name, "err", err)
 			c.streams[i] = nil
@@ -189,18 +260,38 @@ var errPauseTimeout = errors.New("plugin paused the request and never resumed it
 // phase. It reports false when the request was answered (local response,
 // failure) and must not be forwarded.
 func (h *Handler) startChain(w http.ResponseWriter, r *http.Request, x *exchange, rt *Route, fw *forwarded) (*chain, bool) {
-	c := &chain{h: h, rt: rt, streams: make([]*wasm.HTTPStream, len(rt.Plugins))}
+	c := &chain{h: h, rt: rt, streams: make([]*wasm.HTTPStream, len(rt.Plugins)), plugins: make([]*Plugin, len(rt.Plugins))}
 	c.host = chainHost{r: r, x: x, fw: fw, route: rt, resumed: make(chan struct{}, 1)}
 	eos := r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0
 	for i, p := range rt.Plugins {
+		// Consumer-scoped instances apply to the plugins that run after
+		// authentication (Kong resolves them lazily in access).
+		p = p.consumerFor(c.host.consumer)
+		c.plugins[i] = p
+		if p.Wasm == nil {
+			continue
+		}
+		c.host.cur = p
 		s, err := p.Wasm.NewHTTPStream(&c.host)
 		if err == nil {
 			c.streams[i] = s
 			var act abi.Action
 			act, err = s.OnRequestHeaders(len(r.Header)+4, eos)
+			if err == nil && act != abi.ActionContinue && c.host.local == nil && !eos && !c.bodyBuffered {
+				// Envoy semantics: a filter that stops in headers still
+				// gets the body; Weir buffers it now so the plugin can
+				// decide (e.g. key-auth's key_in_body) before the request
+				// head goes upstream.
+				act, err = c.bufferRequestBody(i, s)
+			}
 			if err == nil && act != abi.ActionContinue && c.host.local == nil {
 				err = c.waitResume(fw)
 			}
+		}
+		if errors.Is(err, errBodyOverCap) {
+			h.writeError(w, r, x, http.StatusRequestEntityTooLarge, MsgPayloadTooLarge)
+			c.end()
+			return nil, false
 		}
 		if err != nil {
 			if p.FailOpen {
@@ -253,12 +344,13 @@ func (c *chain) responseHeaders(w http.ResponseWriter, r *http.Request, hdr http
 		if s == nil {
 			continue
 		}
+		c.host.cur = c.plugins[i]
 		act, err := s.OnResponseHeaders(len(hdr)+1, eos)
 		if err == nil && act != abi.ActionContinue && c.host.local == nil {
 			err = c.waitResume(c.host.fw)
 		}
 		if err != nil {
-			p := c.rt.Plugins[i]
+			p := c.plugins[i]
 			if p.FailOpen {
 				c.h.log.Warn("plugin failed; skipped (fail_policy open)", "plugin", p.Name, "route", c.rt.Name, "err", err)
 				continue
@@ -285,11 +377,14 @@ func (c *chain) end() {
 			continue
 		}
 		if err := s.OnLog(); err != nil {
-			c.h.log.Warn("plugin on_log failed", "plugin", c.rt.Plugins[i].Name, "err", err)
+			c.h.log.Warn("plugin on_log failed", "plugin", c.plugins[i].Name, "err", err)
 		}
 		if err := s.Done(); err != nil {
-			c.h.log.Warn("plugin done failed", "plugin", c.rt.Plugins[i].Name, "err", err)
+			c.h.log.Warn("plugin done failed", "plugin", c.plugins[i].Name, "err", err)
 		}
+	}
+	if c.host.counterErr != nil {
+		c.h.log.Warn("rate-limiting counter store failed", "route", c.rt.Name, "err", c.host.counterErr)
 	}
 }
 
@@ -650,6 +745,9 @@ func (c *chainHost) Property(path []string) ([]byte, abi.Status) {
 	key := strings.Join(path, ".")
 	if v, ok := c.props[key]; ok {
 		return v, abi.StatusOK
+	}
+	if v, st, ok := c.consumerProperty(key); ok {
+		return v, st
 	}
 	r := c.r
 	switch key {

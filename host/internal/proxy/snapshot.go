@@ -59,6 +59,9 @@ type Route struct {
 	// Plugins run on the route's requests, in order (already resolved
 	// from global, service and route scopes by precedence and priority).
 	Plugins []*Plugin
+	// Ext serves the weir.* foreign functions (consumers, counters) to
+	// the route's plugins; nil answers them NOT_FOUND.
+	Ext *Extensions
 }
 
 // Protocol bits for Route.Protocols.

@@ -1,0 +1,181 @@
+// Package kong holds what Weir's Kong-compatible built-in plugins share:
+// Kong's error responses, and thin wrappers over the weir.* extensions
+// (consumer lookup, authenticated consumer, counters). It is compiled into
+// each plugin module (GOOS=wasip1) and natively for tests.
+package kong
+
+import (
+	"encoding/json"
+	"errors"
+	"strconv"
+	"strings"
+
+	"github.com/weirproxy/weir/abi"
+	"github.com/weirproxy/weir/sdk/go/proxywasm"
+)
+
+// JSONContentType is Kong's error body content type.
+const JSONContentType = "application/json; charset=utf-8"
+
+// Error answers the request as kong.response.error does: status, a JSON
+// body {"message": msg, "request_id": id} and the given headers. The
+// caller returns proxywasm.ActionPause.
+func Error(status int, msg string, headers ...[2]string) {
+	body := map[string]any{"message": msg}
+	if id, err := proxywasm.GetProperty([]string{"request", "id"}); err == nil && len(id) > 0 {
+		body["request_id"] = string(id)
+	}
+	send(status, body, headers)
+}
+
+// Exit answers as kong.response.exit(status, body): a JSON body without
+// request_id (jwt's claim errors are objects).
+func Exit(status int, body any, headers ...[2]string) {
+	send(status, body, headers)
+}
+
+func send(status int, body any, headers [][2]string) {
+	b, err := json.Marshal(body)
+	if err != nil {
+		b = []byte(`{"message":"An unexpected error occurred"}`)
+		status = 500
+	}
+	hs := append([][2]string{{"content-type", JSONContentType}}, headers...)
+	if err := proxywasm.SendHttpResponse(uint32(status), hs, b, -1); err != nil {
+		proxywasm.LogErrorf("send response: %v", err)
+	}
+}
+
+// ErrNoConsumer: no credential or consumer matches.
+var ErrNoConsumer = errors.New("no such consumer")
+
+// LookupCredential finds the consumer owning a credential of credType
+// (abi.Credential*) identified by key.
+func LookupCredential(credType, key string) (abi.ConsumerInfo, error) {
+	res, err := proxywasm.CallForeignFunction(abi.FFIConsumerLookup,
+		abi.ConsumerLookupArgs{CredentialType: credType, Key: key}.Encode(nil))
+	if errors.Is(err, proxywasm.ErrNotFound) {
+		return abi.ConsumerInfo{}, ErrNoConsumer
+	}
+	if err != nil {
+		return abi.ConsumerInfo{}, err
+	}
+	return abi.DecodeConsumerInfo(res)
+}
+
+// CredentialField returns a field of a looked-up credential.
+func CredentialField(c abi.ConsumerInfo, name string) string {
+	for _, kv := range c.Credential {
+		if kv[0] == name {
+			return kv[1]
+		}
+	}
+	return ""
+}
+
+// SetConsumer authenticates the stream as the consumer with that id,
+// through credID (may be empty); the host sets X-Consumer-* upstream.
+func SetConsumer(id, credID string) error {
+	_, err := proxywasm.CallForeignFunction(abi.FFISetConsumer, abi.SetConsumerArgs{ID: id, CredentialID: credID}.Encode(nil))
+	if errors.Is(err, proxywasm.ErrNotFound) {
+		return ErrNoConsumer
+	}
+	return err
+}
+
+// SetAnonymous authenticates the stream as the anonymous consumer ref (id
+// or username), as Kong's auth plugins do when `anonymous` is set, and
+// marks it with X-Anonymous-Consumer: true.
+func SetAnonymous(ref string) error {
+	_, err := proxywasm.CallForeignFunction(abi.FFISetConsumer, abi.SetConsumerArgs{ID: ref}.Encode(nil))
+	if errors.Is(err, proxywasm.ErrNotFound) {
+		_, err = proxywasm.CallForeignFunction(abi.FFISetConsumer, abi.SetConsumerArgs{Username: ref}.Encode(nil))
+	}
+	if errors.Is(err, proxywasm.ErrNotFound) {
+		return ErrNoConsumer
+	}
+	if err != nil {
+		return err
+	}
+	return proxywasm.ReplaceHttpRequestHeader("x-anonymous-consumer", "true")
+}
+
+// Authenticated reports whether an earlier plugin authenticated the
+// stream (Kong: a credential is set). Anonymous consumers count as not
+// authenticated, as Kong's auth plugins skip when a real credential exists.
+func Authenticated() bool {
+	if _, err := proxywasm.GetProperty([]string{"weir", "credential", "id"}); err != nil {
+		return false
+	}
+	v, _ := proxywasm.GetHttpRequestHeader("x-anonymous-consumer")
+	return v != "true"
+}
+
+// ConsumerID returns the authenticated consumer's id.
+func ConsumerID() (string, bool) {
+	b, err := proxywasm.GetProperty([]string{"weir", "consumer", "id"})
+	if err != nil || len(b) == 0 {
+		return "", false
+	}
+	return string(b), true
+}
+
+// CredentialID returns the id of the credential that authenticated.
+func CredentialID() (string, bool) {
+	b, err := proxywasm.GetProperty([]string{"weir", "credential", "id"})
+	if err != nil || len(b) == 0 {
+		return "", false
+	}
+	return string(b), true
+}
+
+// ConsumerGroups returns the authenticated consumer's acl groups.
+func ConsumerGroups() ([]string, error) {
+	b, err := proxywasm.GetProperty([]string{"weir", "consumer", "groups"})
+	if err != nil {
+		return nil, err
+	}
+	pairs, err := abi.ParsePairs(b)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(pairs))
+	for _, kv := range pairs {
+		out = append(out, kv[1])
+	}
+	return out, nil
+}
+
+// CounterIncr adds delta to a fixed-window counter and returns its value.
+func CounterIncr(key string, window, delta int64) (int64, error) {
+	res, err := proxywasm.CallForeignFunction(abi.FFICounterIncr,
+		abi.CounterIncrArgs{Key: key, WindowSeconds: window, Delta: delta}.Encode(nil))
+	if err != nil {
+		return 0, err
+	}
+	return abi.DecodeInt64(res)
+}
+
+// CounterGet reads a fixed-window counter.
+func CounterGet(key string, window int64) (int64, error) {
+	res, err := proxywasm.CallForeignFunction(abi.FFICounterGet,
+		abi.CounterGetArgs{Key: key, WindowSeconds: window}.Encode(nil))
+	if err != nil {
+		return 0, err
+	}
+	return abi.DecodeInt64(res)
+}
+
+// Header returns every value of a request header (case-insensitive name).
+func Header(headers [][2]string, name string) []string {
+	var out []string
+	for _, kv := range headers {
+		if strings.EqualFold(kv[0], name) {
+			out = append(out, kv[1])
+		}
+	}
+	return out
+}
+
+// Itoa is strconv.FormatInt for int64.
+func Itoa(n int64) string { return strconv.FormatInt(n, 10) }
