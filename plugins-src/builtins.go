@@ -29,6 +29,7 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/santhosh-tekuri/jsonschema/v6/kind"
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
 )
@@ -215,11 +216,24 @@ func (p *Plugin) ValidateConfig(raw []byte) error {
 	pr := message.NewPrinter(language.English)
 	var walk func(e *jsonschema.ValidationError)
 	walk = func(e *jsonschema.ValidationError) {
-		if len(e.Causes) == 0 {
-			loc := "config"
-			for _, s := range e.InstanceLocation {
-				loc += "." + s
+		loc := "config"
+		for _, s := range e.InstanceLocation {
+			loc += "." + s
+		}
+		if _, ok := e.ErrorKind.(*kind.AnyOf); ok {
+			// "at least one of" rules read better as one message.
+			var names []string
+			for _, c := range e.Causes {
+				if r, ok := c.ErrorKind.(*kind.Required); ok && len(c.Causes) == 0 {
+					names = append(names, r.Missing...)
+				}
 			}
+			if len(names) == len(e.Causes) && len(names) > 0 {
+				msgs = append(msgs, loc+": at least one of "+strings.Join(names, ", ")+" is required")
+				return
+			}
+		}
+		if len(e.Causes) == 0 {
 			msgs = append(msgs, loc+": "+e.ErrorKind.LocalizedString(pr))
 			return
 		}

@@ -115,6 +115,8 @@ type instance struct {
 	streams    map[uint32]*HTTPStream
 	effective  *HTTPStream // nil: the root context
 	phase      phase
+	// configErr is the last error the guest logged while configuring.
+	configErr string
 	fault      error // set by a host function when the guest allocator failed
 	effects    []effect
 	scratch    []byte
@@ -288,6 +290,9 @@ func (in *instance) start(ctx context.Context) error {
 		return err
 	}
 	if ok && uint32(r) == 0 {
+		if in.configErr != "" {
+			return fmt.Errorf("plugin %q rejected its configuration: %s", name, in.configErr)
+		}
 		return fmt.Errorf("plugin %q rejected its configuration (%s returned false)", name, abi.ExportOnConfigure)
 	}
 	return nil
