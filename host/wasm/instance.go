@@ -117,14 +117,14 @@ type instance struct {
 	phase      phase
 	// configErr is the last error the guest logged while configuring.
 	configErr string
-	fault      error // set by a host function when the guest allocator failed
-	effects    []effect
-	scratch    []byte
-	strs       strCache
-	callout    *calloutResult
-	nextToken  uint32
-	tickCh     chan time.Duration
-	closed     bool
+	fault     error // set by a host function when the guest allocator failed
+	effects   []effect
+	scratch   []byte
+	strs      strCache
+	callout   *calloutResult
+	nextToken uint32
+	tickCh    chan time.Duration
+	closed    bool
 }
 
 // rootContextID is the root context id of every instance (one root per
