@@ -3,6 +3,7 @@ package wasm
 import (
 	"context"
 	"net/http"
+	"os"
 	"runtime"
 	"testing"
 
@@ -106,3 +107,74 @@ func (h *memHost) SetProperty([]string, []byte) abi.Status                   { r
 func (h *memHost) SendLocalResponse(int, string, []byte, [][2]string, int32) {}
 func (h *memHost) ContinueStream(abi.StreamType)                             {}
 func (h *memHost) CloseStream(abi.StreamType)                                {}
+
+// ffiHost adds the weir.* foreign functions to memHost (a counter that
+// always answers 1, a consumer lookup that finds one consumer).
+type ffiHost struct{ memHost }
+
+func (h *ffiHost) CallForeignFunction(name string, args []byte) ([]byte, abi.Status) {
+	switch name {
+	case abi.FFICounterIncr, abi.FFICounterGet:
+		return abi.EncodeInt64(nil, 1), abi.StatusOK
+	case abi.FFIConsumerLookup:
+		return abi.ConsumerInfo{ID: "c1", Username: "alice", CredentialID: "k1"}.Encode(nil), abi.StatusOK
+	case abi.FFISetConsumer:
+		return nil, abi.StatusOK
+	}
+	return nil, abi.StatusNotFound
+}
+
+// BenchmarkBuiltinStream runs one request's callbacks (request headers,
+// response headers, log, done) through a built-in plugin on a fake host:
+// the guest and ABI cost without networking.
+//
+//	go test -run '^$' -bench BuiltinStream ./host/wasm
+func BenchmarkBuiltinStream(b *testing.B) {
+	e, err := NewEngine(EngineOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer e.Close(context.Background())
+	for _, tc := range []struct{ name, cfg string }{
+		{"key-auth", ``},
+		{"rate-limiting", `{"second":1000000,"hour":1000000000}`},
+		{"acl", `{"allow":["g"]}`},
+		{"../../sdk/go/examples/headers/headers.wasm", `{"value":"x"}`},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			var raw []byte
+			if bp, ok := builtins.Lookup(tc.name); ok {
+				raw, _ = bp.Module()
+			} else {
+				raw, _ = os.ReadFile(tc.name)
+			}
+			ctx := context.Background()
+			m, err := e.Compile(ctx, tc.name, raw)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var cfg []byte
+			if tc.cfg != "" {
+				cfg = []byte(tc.cfg)
+			}
+			p, err := e.NewPlugin(ctx, m, PluginOptions{Name: tc.name, Config: cfg, PoolSize: 1})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer p.Close(ctx)
+			h := &ffiHost{memHost{hdr: http.Header{"Apikey": {"k"}}}}
+			var s HTTPStream
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if err := p.InitHTTPStream(&s, h); err != nil {
+					b.Fatal(err)
+				}
+				s.OnRequestHeaders(1, true)
+				s.OnResponseHeaders(1, true)
+				s.OnLog()
+				s.Done()
+			}
+		})
+	}
+}

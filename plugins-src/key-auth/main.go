@@ -159,16 +159,18 @@ func (s *stream) fromHeadersAndQuery() (string, *authErr) {
 		headers, _ = proxywasm.GetHttpRequestHeaders()
 	}
 	var query url.Values
-	var path, rawQuery string
-	if s.cfg.KeyInQuery {
-		path, _ = proxywasm.GetHttpRequestHeader(":path")
-		if i := strings.IndexByte(path, '?'); i >= 0 {
-			rawQuery = path[i+1:]
-			path = path[:i]
-			query, _ = url.ParseQuery(rawQuery)
-		}
-	}
+	var path string
+	queryParsed := false
 	for _, name := range s.cfg.KeyNames {
+		if s.cfg.KeyInQuery && !queryParsed && !s.inHeaders(headers, name) {
+			// Parsed only when a key is not in the headers.
+			queryParsed = true
+			path, _ = proxywasm.GetHttpRequestHeader(":path")
+			if i := strings.IndexByte(path, '?'); i >= 0 {
+				query, _ = url.ParseQuery(path[i+1:])
+				path = path[:i]
+			}
+		}
 		if s.cfg.KeyInHeader {
 			vs := kong.Header(headers, name)
 			if len(vs) > 1 {
@@ -199,6 +201,10 @@ func (s *stream) fromHeadersAndQuery() (string, *authErr) {
 		}
 	}
 	return "", nil
+}
+
+func (s *stream) inHeaders(headers [][2]string, name string) bool {
+	return s.cfg.KeyInHeader && len(kong.Header(headers, name)) > 0
 }
 
 // fromBody looks for the key in a form-urlencoded or JSON body.

@@ -7,6 +7,7 @@ package kong
 import (
 	"encoding/json"
 	"errors"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -21,11 +22,54 @@ const JSONContentType = "application/json; charset=utf-8"
 // body {"message": msg, "request_id": id} and the given headers. The
 // caller returns proxywasm.ActionPause.
 func Error(status int, msg string, headers ...[2]string) {
-	body := map[string]any{"message": msg}
+	body := map[string]string{"message": msg}
 	if id, err := proxywasm.GetProperty([]string{"request", "id"}); err == nil && len(id) > 0 {
 		body["request_id"] = string(id)
 	}
 	send(status, body, headers)
+}
+
+// appendObject appends m as a JSON object, keys in a fixed order
+// ("message" first, then sorted).
+func appendObject(b []byte, m map[string]string) []byte {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		if k != "message" {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	if _, ok := m["message"]; ok {
+		keys = append([]string{"message"}, keys...)
+	}
+	b = append(b, '{')
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, k)
+		b = append(b, ':')
+		b = appendString(b, m[k])
+	}
+	return append(b, '}')
+}
+
+// appendString appends s as a JSON string.
+func appendString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+		case c < 0x20:
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		default:
+			b = append(b, c)
+		}
+	}
+	return append(b, '"')
 }
 
 // Exit answers as kong.response.exit(status, body): a JSON body without
@@ -35,7 +79,16 @@ func Exit(status int, body any, headers ...[2]string) {
 }
 
 func send(status int, body any, headers [][2]string) {
-	b, err := json.Marshal(body)
+	var b []byte
+	var err error
+	switch v := body.(type) {
+	case map[string]string:
+		// Hand-built: encoding/json's reflection is slow in wasm and
+		// errors are on the hot path of a rejected request.
+		b = appendObject(b, v)
+	default:
+		b, err = json.Marshal(body)
+	}
 	if err != nil {
 		b = []byte(`{"message":"An unexpected error occurred"}`)
 		status = 500
@@ -60,7 +113,34 @@ func LookupCredential(credType, key string) (abi.ConsumerInfo, error) {
 	if err != nil {
 		return abi.ConsumerInfo{}, err
 	}
-	return abi.DecodeConsumerInfo(res)
+	return decodeConsumerInfo(res)
+}
+
+// decodeConsumerInfo is abi.DecodeConsumerInfo without its per-call maps
+// (cheaper in wasm); a repeated scalar key keeps the last value.
+func decodeConsumerInfo(b []byte) (abi.ConsumerInfo, error) {
+	pairs, err := abi.ParsePairs(b)
+	if err != nil {
+		return abi.ConsumerInfo{}, err
+	}
+	var c abi.ConsumerInfo
+	for _, kv := range pairs {
+		switch k := kv[0]; {
+		case k == abi.KeyID:
+			c.ID = kv[1]
+		case k == abi.KeyUsername:
+			c.Username = kv[1]
+		case k == abi.KeyCustomID:
+			c.CustomID = kv[1]
+		case k == abi.KeyCredentialID:
+			c.CredentialID = kv[1]
+		case k == abi.KeyTag:
+			c.Tags = append(c.Tags, kv[1])
+		case strings.HasPrefix(k, abi.KeyCredentialPrefix):
+			c.Credential = append(c.Credential, [2]string{k[len(abi.KeyCredentialPrefix):], kv[1]})
+		}
+	}
+	return c, nil
 }
 
 // CredentialField returns a field of a looked-up credential.
