@@ -2,7 +2,11 @@ package host_test
 
 import (
 	"context"
+	"io"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -143,4 +147,96 @@ func TestE2ERateLimitingRedisOutage(t *testing.T) {
 		r := send(t, c, http.MethodGet, base+"/strict/x", "")
 		return r.Status == 200 && r.Header.Get("X-RateLimit-Limit-Hour") == "1000"
 	})
+}
+
+// weirProcess is a weir binary running in its own process.
+type weirProcess struct {
+	proxy string // base URL
+	cmd   *exec.Cmd
+}
+
+// buildWeir builds ./cmd/weir into a temporary directory.
+func buildWeir(t testing.TB) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "weir")
+	out, err := exec.Command("go", "build", "-o", bin, "../cmd/weir").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build ./cmd/weir: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func freeAddr(t testing.TB) string { return deadAddr(t) }
+
+// startWeirProcess runs bin on cfg with every listener on 127.0.0.1 and
+// waits (bounded) until it reports ready; it is killed when the test ends.
+func startWeirProcess(t testing.TB, bin, cfg string) *weirProcess {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "weir.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	proxyAddr, adminAddr, statusAddr := freeAddr(t), freeAddr(t), freeAddr(t)
+	cmd := exec.Command(bin, "run", "--config", path, "--proxy-listen", proxyAddr,
+		"--admin-listen", adminAddr, "--status-listen", statusAddr, "--watch-interval", "0")
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	c := &http.Client{Timeout: time.Second}
+	eventually(t, 60*time.Second, "weir process to become ready", func() bool {
+		resp, err := c.Get("http://" + statusAddr + "/status/ready")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+	return &weirProcess{proxy: "http://" + proxyAddr, cmd: cmd}
+}
+
+// TestE2ERateLimitingRedisTwoProcesses: two weir processes sharing one
+// redis-server enforce one global limit (the acceptance test of the
+// cluster-wide policy, with real processes).
+func TestE2ERateLimitingRedisTwoProcesses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the weir binary")
+	}
+	bin := buildWeir(t)
+	rs := startRedis(t)
+	be := newBackend(t, "b1", nil)
+	const limit = 12
+	cfg := redisRateConfig(be.Addr(), rs.Addr(), limit)
+	a, b := startWeirProcess(t, bin, cfg), startWeirProcess(t, bin, cfg)
+	avoidWindowEdge(t, time.Hour, 30*time.Second)
+	c := newClient(t)
+	var ok, limited atomic.Int64
+	var wg sync.WaitGroup
+	for i := 0; i < 30; i++ {
+		base := a.proxy
+		if i%2 == 1 {
+			base = b.proxy
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := send(t, c, http.MethodGet, base+"/shared/x", "")
+			switch r.Status {
+			case 200:
+				ok.Add(1)
+			case 429:
+				limited.Add(1)
+			default:
+				t.Errorf("status %d: %s", r.Status, r.Body)
+			}
+		}()
+	}
+	wg.Wait()
+	if ok.Load() != limit || limited.Load() != 30-limit {
+		t.Fatalf("%d allowed, %d limited across two processes; want exactly %d allowed", ok.Load(), limited.Load(), limit)
+	}
+	if got := be.Hits.Load(); got != limit {
+		t.Fatalf("backend saw %d requests, want %d", got, limit)
+	}
 }
