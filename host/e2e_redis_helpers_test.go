@@ -16,9 +16,11 @@ import (
 // redisServer is a real redis-server (Debian's) on 127.0.0.1.
 type redisServer struct {
 	Port int
-	cmd  *exec.Cmd
-	bin  string
-	dir  string
+	// Password, when set before Start, is required (requirepass).
+	Password string
+	cmd      *exec.Cmd
+	bin      string
+	dir      string
 }
 
 // redisBinary finds redis-server on PATH or in .testbin/; it fails the
@@ -41,13 +43,19 @@ func redisBinary(t testing.TB) string {
 // persistence, and stops it when the test ends.
 func startRedis(t testing.TB) *redisServer {
 	t.Helper()
+	return startRedisWithPassword(t, "")
+}
+
+// startRedisWithPassword is startRedis with requirepass.
+func startRedisWithPassword(t testing.TB, password string) *redisServer {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
-	rs := &redisServer{Port: port, bin: redisBinary(t), dir: t.TempDir()}
+	rs := &redisServer{Port: port, Password: password, bin: redisBinary(t), dir: t.TempDir()}
 	rs.Start(t)
 	t.Cleanup(rs.Stop)
 	return rs
@@ -60,12 +68,16 @@ func (rs *redisServer) Addr() string { return "127.0.0.1:" + strconv.Itoa(rs.Por
 // answers PING.
 func (rs *redisServer) Start(t testing.TB) {
 	t.Helper()
-	rs.cmd = exec.Command(rs.bin, "--port", strconv.Itoa(rs.Port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", rs.dir, "--protected-mode", "no")
+	args := []string{"--port", strconv.Itoa(rs.Port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", rs.dir, "--protected-mode", "no"}
+	if rs.Password != "" {
+		args = append(args, "--requirepass", rs.Password)
+	}
+	rs.cmd = exec.Command(rs.bin, args...)
 	if err := rs.cmd.Start(); err != nil {
 		t.Fatalf("starting redis-server: %v", err)
 	}
-	c := redis.NewClient(&redis.Options{Addr: rs.Addr(), MaxRetries: -1, Protocol: 2, DisableIdentity: true})
+	c := redis.NewClient(&redis.Options{Addr: rs.Addr(), Password: rs.Password, MaxRetries: -1, Protocol: 2, DisableIdentity: true})
 	defer c.Close()
 	eventually(t, 10*time.Second, "redis-server to answer PING", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -84,9 +96,14 @@ func (rs *redisServer) Stop() {
 	rs.cmd = nil
 }
 
-// Client returns a client for inspecting the server.
-func (rs *redisServer) Client(t testing.TB) *redis.Client {
-	c := redis.NewClient(&redis.Options{Addr: rs.Addr(), MaxRetries: -1, Protocol: 2, DisableIdentity: true})
+// Client returns a client for inspecting the server (database db, if
+// given).
+func (rs *redisServer) Client(t testing.TB, db ...int) *redis.Client {
+	d := 0
+	if len(db) > 0 {
+		d = db[0]
+	}
+	c := redis.NewClient(&redis.Options{Addr: rs.Addr(), Password: rs.Password, DB: d, MaxRetries: -1, Protocol: 2, DisableIdentity: true})
 	t.Cleanup(func() { c.Close() })
 	return c
 }

@@ -240,3 +240,42 @@ func TestE2ERateLimitingRedisTwoProcesses(t *testing.T) {
 		t.Fatalf("backend saw %d requests, want %d", got, limit)
 	}
 }
+
+// TestE2ERateLimitingRedisAuthAndDatabase: redis.password and
+// redis.database are used (the counter lands in that database of a
+// password-protected server); a wrong password is an outage handled per
+// fault_tolerant.
+func TestE2ERateLimitingRedisAuthAndDatabase(t *testing.T) {
+	rs := startRedisWithPassword(t, "redis-pw")
+	be := newBackend(t, "b1", nil)
+	host, port, _ := strings.Cut(rs.Addr(), ":")
+	srv := startWeir(t, `
+_format_version: "3.0"
+services:
+  - name: api
+    url: http://`+be.Addr()+`
+    routes:
+      - name: good
+        paths: [/good]
+        plugins:
+          - name: rate-limiting
+            config: {hour: 5, policy: redis, redis: {host: "`+host+`", port: `+port+`, password: redis-pw, database: 3}}
+      - name: badpw
+        paths: [/badpw]
+        plugins:
+          - name: rate-limiting
+            config: {hour: 5, policy: redis, fault_tolerant: false, redis: {host: "`+host+`", port: `+port+`, password: nope}}
+`)
+	c := newClient(t)
+	if r := send(t, c, http.MethodGet, proxyURL(srv)+"/good/x", ""); r.Status != 200 || r.Header.Get("X-RateLimit-Remaining-Hour") != "4" {
+		t.Fatalf("good: %d %v", r.Status, r.Header)
+	}
+	keys, err := rs.Client(t, 3).Keys(context.Background(), "weir:ratelimit:*").Result()
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("database 3 keys %v (%v), want the counter", keys, err)
+	}
+	if keys0, _ := rs.Client(t, 0).Keys(context.Background(), "weir:ratelimit:*").Result(); len(keys0) != 0 {
+		t.Fatalf("database 0 has %v", keys0)
+	}
+	expectKong(t, "wrong password", send(t, c, http.MethodGet, proxyURL(srv)+"/badpw/x", ""), 500, "An unexpected error occurred")
+}
