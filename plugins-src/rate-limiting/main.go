@@ -8,11 +8,12 @@
 package main
 
 import (
+	"encoding/binary"
 	"fmt"
 	"net"
 	"strconv"
-	"strings"
 
+	"github.com/weirproxy/weir/abi"
 	"github.com/weirproxy/weir/plugins-src/internal/kong"
 	"github.com/weirproxy/weir/sdk/go/proxywasm"
 )
@@ -44,18 +45,27 @@ type config struct {
 	ErrorMessage      string   `json:"error_message"`
 }
 
-// period is one configured window.
+// period is one configured window, with what the hot path needs
+// precomputed (every allocation costs about a microsecond in a Go wasm
+// guest).
 type period struct {
 	name   string // second, minute, ...
 	title  string // Second, Minute, ... (header suffix)
 	window int64  // seconds
 	limit  int64
+
+	windowStr, limitStr string
+	limitHdr, remainHdr string // lower-case header names
+	keySuffix           string // ":<name>"
 }
 
 type plugin struct {
 	proxywasm.DefaultPluginContext
 	cfg     config
 	periods []period
+	// scratch encodes counter arguments; the module is single threaded
+	// and the bytes are copied by the host during the call.
+	scratch []byte
 }
 
 // Kong's EXPIRATION table (kong/plugins/rate-limiting/expiration.lua).
@@ -91,6 +101,11 @@ func (p *plugin) setup() error {
 			continue
 		}
 		pd := period{name: w.name, title: w.title, window: w.secs, limit: int64(*v)}
+		pd.windowStr = strconv.FormatInt(pd.window, 10)
+		pd.limitStr = strconv.FormatInt(pd.limit, 10)
+		pd.limitHdr = "x-ratelimit-limit-" + w.name
+		pd.remainHdr = "x-ratelimit-remaining-" + w.name
+		pd.keySuffix = ":" + w.name
 		if prev != nil && pd.limit < prev.limit {
 			return fmt.Errorf("config.%s: the limit for %s (%d) must be greater than or equal to the limit for %s (%d)",
 				pd.name, pd.name, pd.limit, prev.name, prev.limit)
@@ -119,7 +134,37 @@ func (p *plugin) NewHttpContext(uint32) proxywasm.HttpContext { return &stream{p
 type stream struct {
 	proxywasm.DefaultHttpContext
 	p       *plugin
-	headers [][2]string // for the client response
+	headers [][2]string // for the client response, lower-case names
+}
+
+var (
+	pathServiceName = []string{"weir", "service_name"}
+	pathURLPath     = []string{"request", "url_path"}
+	pathSource      = []string{"source", "address"}
+)
+
+// incr adds delta to key+suffix in pd's window (weir.counter_incr),
+// encoding the arguments into a reused buffer.
+func (p *plugin) incr(key string, pd *period, delta string) (int64, error) {
+	p.scratch = encodeIncr(p.scratch[:0], key+pd.keySuffix, pd.windowStr, delta)
+	res, err := proxywasm.CallForeignFunction(abi.FFICounterIncr, p.scratch)
+	if err != nil {
+		return 0, err
+	}
+	return abi.DecodeInt64(res)
+}
+
+// encodeIncr appends abi.CounterIncrArgs{key, window, delta} in the pairs
+// encoding (abi.EncodePairs) without building the intermediate pairs.
+func encodeIncr(b []byte, key, window, delta string) []byte {
+	b = binary.LittleEndian.AppendUint32(b, 3)
+	for _, kv := range [3][2]int{{len(abi.KeyKey), len(key)}, {len(abi.KeyWindowSeconds), len(window)}, {len(abi.KeyDelta), len(delta)}} {
+		b = binary.LittleEndian.AppendUint32(b, uint32(kv[0]))
+		b = binary.LittleEndian.AppendUint32(b, uint32(kv[1]))
+	}
+	b = append(append(append(append(b, abi.KeyKey...), 0), key...), 0)
+	b = append(append(append(append(b, abi.KeyWindowSeconds...), 0), window...), 0)
+	return append(append(append(append(b, abi.KeyDelta...), 0), delta...), 0)
 }
 
 // identifier is Kong's get_identifier: the limit_by value, falling back
@@ -128,7 +173,7 @@ func (s *stream) identifier() string {
 	var id string
 	switch s.p.cfg.LimitBy {
 	case "service":
-		if b, err := proxywasm.GetProperty([]string{"weir", "service_name"}); err == nil {
+		if b, err := proxywasm.GetProperty(pathServiceName); err == nil {
 			id = string(b)
 		}
 	case "consumer":
@@ -142,7 +187,7 @@ func (s *stream) identifier() string {
 	case "header":
 		id, _ = proxywasm.GetHttpRequestHeader(s.p.cfg.HeaderName)
 	case "path":
-		if b, err := proxywasm.GetProperty([]string{"request", "url_path"}); err == nil && string(b) == s.p.cfg.Path {
+		if b, err := proxywasm.GetProperty(pathURLPath); err == nil && string(b) == s.p.cfg.Path {
 			id = string(b)
 		}
 	}
@@ -153,7 +198,7 @@ func (s *stream) identifier() string {
 }
 
 func clientIP() string {
-	b, err := proxywasm.GetProperty([]string{"source", "address"})
+	b, err := proxywasm.GetProperty(pathSource)
 	if err != nil {
 		return ""
 	}
@@ -176,11 +221,12 @@ func (s *stream) OnHttpRequestHeaders(int, bool) proxywasm.Action {
 	// Count this request in every window atomically and derive the usage
 	// before it (Kong reads usage, then increments asynchronously; an
 	// atomic increment cannot overshoot across processes).
-	us := make([]usage, 0, len(p.periods))
+	var buf [6]usage
+	us := buf[:0]
 	stop := -1
 	for i := range p.periods {
 		pd := &p.periods[i]
-		n, err := kong.CounterIncr(id+":"+pd.name, pd.window, 1)
+		n, err := p.incr(id, pd, "1")
 		if err != nil {
 			s.rollback(id, us)
 			if !p.cfg.FaultTolerant {
@@ -212,21 +258,24 @@ func (s *stream) OnHttpRequestHeaders(int, bool) proxywasm.Action {
 				limit, window, remaining = u.pd.limit, u.pd.window, rem
 				reset = max(1, window-(now%window))
 			}
+			if s.headers == nil {
+				s.headers = make([][2]string, 0, 2*len(us)+4)
+			}
 			s.headers = append(s.headers,
-				[2]string{"X-RateLimit-Limit-" + u.pd.title, strconv.FormatInt(u.pd.limit, 10)},
-				[2]string{"X-RateLimit-Remaining-" + u.pd.title, strconv.FormatInt(rem, 10)})
+				[2]string{u.pd.limitHdr, u.pd.limitStr},
+				[2]string{u.pd.remainHdr, strconv.FormatInt(rem, 10)})
 		}
 		s.headers = append(s.headers,
-			[2]string{"RateLimit-Limit", strconv.FormatInt(limit, 10)},
-			[2]string{"RateLimit-Remaining", strconv.FormatInt(remaining, 10)},
-			[2]string{"RateLimit-Reset", strconv.FormatInt(reset, 10)})
+			[2]string{"ratelimit-limit", strconv.FormatInt(limit, 10)},
+			[2]string{"ratelimit-remaining", strconv.FormatInt(remaining, 10)},
+			[2]string{"ratelimit-reset", strconv.FormatInt(reset, 10)})
 	}
 	if stop >= 0 {
 		// Kong does not count a rejected request.
 		s.rollback(id, us)
 		hs := s.headers
 		if reset > 0 {
-			hs = append(hs, [2]string{"Retry-After", strconv.FormatInt(reset, 10)})
+			hs = append(hs, [2]string{"retry-after", strconv.FormatInt(reset, 10)})
 		}
 		kong.Error(p.cfg.ErrorCode, p.cfg.ErrorMessage, hs...)
 		return proxywasm.ActionPause
@@ -237,7 +286,7 @@ func (s *stream) OnHttpRequestHeaders(int, bool) proxywasm.Action {
 // rollback takes this request out of the windows it was counted in.
 func (s *stream) rollback(id string, us []usage) {
 	for _, u := range us {
-		if _, err := kong.CounterIncr(id+":"+u.pd.name, u.pd.window, -1); err != nil {
+		if _, err := s.p.incr(id, u.pd, "-1"); err != nil {
 			return
 		}
 	}
@@ -245,7 +294,7 @@ func (s *stream) rollback(id string, us []usage) {
 
 func (s *stream) OnHttpResponseHeaders(int, bool) proxywasm.Action {
 	for _, h := range s.headers {
-		_ = proxywasm.ReplaceHttpResponseHeader(strings.ToLower(h[0]), h[1])
+		_ = proxywasm.ReplaceHttpResponseHeader(h[0], h[1])
 	}
 	return proxywasm.ActionContinue
 }
