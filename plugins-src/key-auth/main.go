@@ -172,15 +172,15 @@ func (s *stream) fromHeadersAndQuery() (string, *authErr) {
 			}
 		}
 		if s.cfg.KeyInHeader {
-			vs := kong.Header(headers, name)
-			if len(vs) > 1 {
+			v, n := kong.HeaderFirst(headers, name)
+			if n > 1 {
 				return "", &authErr{401, msgDuplicate}
 			}
-			if len(vs) == 1 {
+			if n == 1 {
 				if s.cfg.HideCredentials {
 					_ = proxywasm.RemoveHttpRequestHeader(name)
 				}
-				return vs[0], nil
+				return v, nil
 			}
 		}
 		if query != nil {
@@ -204,7 +204,11 @@ func (s *stream) fromHeadersAndQuery() (string, *authErr) {
 }
 
 func (s *stream) inHeaders(headers [][2]string, name string) bool {
-	return s.cfg.KeyInHeader && len(kong.Header(headers, name)) > 0
+	if !s.cfg.KeyInHeader {
+		return false
+	}
+	_, n := kong.HeaderFirst(headers, name)
+	return n > 0
 }
 
 // fromBody looks for the key in a form-urlencoded or JSON body.

@@ -5,6 +5,7 @@
 package kong
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"sort"
@@ -102,11 +103,29 @@ func send(status int, body any, headers [][2]string) {
 // ErrNoConsumer: no credential or consumer matches.
 var ErrNoConsumer = errors.New("no such consumer")
 
+// scratch encodes foreign function arguments: the module is single
+// threaded and the host copies the bytes during the call, so one buffer
+// serves every call (each allocation costs about a microsecond in a Go
+// wasm guest).
+var scratch []byte
+
+// AppendPairs2 appends the pairs encoding (abi.EncodePairs) of two pairs,
+// without building them.
+func AppendPairs2(b []byte, k1, v1, k2, v2 string) []byte {
+	b = binary.LittleEndian.AppendUint32(b, 2)
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(k1)))
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(v1)))
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(k2)))
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(v2)))
+	b = append(append(append(append(b, k1...), 0), v1...), 0)
+	return append(append(append(append(b, k2...), 0), v2...), 0)
+}
+
 // LookupCredential finds the consumer owning a credential of credType
 // (abi.Credential*) identified by key.
 func LookupCredential(credType, key string) (abi.ConsumerInfo, error) {
-	res, err := proxywasm.CallForeignFunction(abi.FFIConsumerLookup,
-		abi.ConsumerLookupArgs{CredentialType: credType, Key: key}.Encode(nil))
+	scratch = AppendPairs2(scratch[:0], abi.KeyCredentialType, credType, abi.KeyKey, key)
+	res, err := proxywasm.CallForeignFunction(abi.FFIConsumerLookup, scratch)
 	if errors.Is(err, proxywasm.ErrNotFound) {
 		return abi.ConsumerInfo{}, ErrNoConsumer
 	}
@@ -156,7 +175,12 @@ func CredentialField(c abi.ConsumerInfo, name string) string {
 // SetConsumer authenticates the stream as the consumer with that id,
 // through credID (may be empty); the host sets X-Consumer-* upstream.
 func SetConsumer(id, credID string) error {
-	_, err := proxywasm.CallForeignFunction(abi.FFISetConsumer, abi.SetConsumerArgs{ID: id, CredentialID: credID}.Encode(nil))
+	if credID == "" {
+		scratch = abi.SetConsumerArgs{ID: id}.Encode(scratch[:0])
+	} else {
+		scratch = AppendPairs2(scratch[:0], abi.KeyID, id, abi.KeyCredentialID, credID)
+	}
+	_, err := proxywasm.CallForeignFunction(abi.FFISetConsumer, scratch)
 	if errors.Is(err, proxywasm.ErrNotFound) {
 		return ErrNoConsumer
 	}
@@ -244,6 +268,20 @@ func CounterGet(key string, window int64) (int64, error) {
 		return 0, err
 	}
 	return abi.DecodeInt64(res)
+}
+
+// HeaderFirst returns the first value of a header (case-insensitive name)
+// in headers and how many values it has, without allocating.
+func HeaderFirst(headers [][2]string, name string) (first string, n int) {
+	for _, kv := range headers {
+		if strings.EqualFold(kv[0], name) {
+			if n == 0 {
+				first = kv[1]
+			}
+			n++
+		}
+	}
+	return first, n
 }
 
 // Header returns every value of a request header (case-insensitive name).
