@@ -179,6 +179,9 @@ const (
 	PropWeirConsumerCustomID = "weir.consumer.custom_id"
 	PropWeirCredentialID     = "weir.credential.id"
 	PropWeirTraceID          = "weir.trace_id"
+	// PropWeirConsumerGroups is the authenticated consumer's acl groups,
+	// as pairs ("group", name), in configuration order.
+	PropWeirConsumerGroups = "weir.consumer.groups"
 )
 
 // Properties lists the properties Weir serves through proxy_get_property,
@@ -240,6 +243,7 @@ var Properties = map[string]Property{
 	PropWeirConsumerCustomID: {ValueString, "Weir: authenticated consumer custom_id."},
 	PropWeirCredentialID:     {ValueString, "Weir: ID of the credential that authenticated the consumer."},
 	PropWeirTraceID:          {ValueString, "Weir: W3C trace ID of the request (32 hex digits)."},
+	PropWeirConsumerGroups:   {ValuePairs, "Weir: the authenticated consumer's acl groups as pairs (\"group\", name), in configuration order; empty pairs when it has none."},
 }
 
 // LookupProperty finds the well-known property addressed by segs: the

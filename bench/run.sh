@@ -30,6 +30,8 @@ Targets (default: $ALL_TARGETS):
                  (where it sits for the proxied runs: the ceiling of the layout)
   weir nginx haproxy caddy httputil
   weir-wasm      Weir with one wasm plugin that adds a request header
+  weir-auth      Weir with the built-in key-auth (key in the query string) and
+                 rate-limiting (local, limits never reached); opt-in with --only
                  (host/wasm/testdata/plugin.wasm); opt-in with --only
                  wrk -> proxy (proxy core) -> backend (load core)
 
@@ -142,8 +144,8 @@ for t in "${_sel[@]}"; do
 	t="${t// /}"
 	[[ -n "$t" ]] || continue
 	case "$t" in
-	direct | direct-shared | weir | weir-wasm | nginx | haproxy | caddy | httputil) ;;
-	*) die "unknown target '$t' (want direct, direct-shared, weir, weir-wasm, nginx, haproxy, caddy, httputil)" ;;
+	direct | direct-shared | weir | weir-wasm | weir-auth | nginx | haproxy | caddy | httputil) ;;
+	*) die "unknown target '$t' (want direct, direct-shared, weir, weir-wasm, weir-auth, nginx, haproxy, caddy, httputil)" ;;
 	esac
 	[[ " ${TARGETS[*]-} " == *" $t "* ]] || TARGETS+=("$t")
 done
@@ -466,6 +468,21 @@ EOF
 	fi
 }
 
+# write_weir_auth_conf FILE: appends the built-in auth chain to a Weir config
+# written by write_weir_conf (a consumer with a key; key-auth and
+# rate-limiting on the route). The limits are never reached in a run.
+write_weir_auth_conf() {
+	cat >>"$1" <<EOF
+    plugins:
+    - name: key-auth
+    - name: rate-limiting
+      config: {second: 1000000000, hour: 1000000000000, limit_by: consumer}
+consumers:
+- username: bench
+  keyauth_credentials: [{key: bench-key}]
+EOF
+}
+
 # ---------------------------------------------------------------- measurement
 # core_ticks CORE: "usersys softirq total" jiffies of one core from
 # /proc/stat: user+nice+system (processes), irq+softirq (packet processing),
@@ -560,7 +577,7 @@ if selected caddy && ! ensure_caddy; then
 fi
 
 # Pre-build the repo's binaries (Weir may not build yet: then it is skipped).
-if selected weir || selected weir-wasm; then
+if selected weir || selected weir-wasm || selected weir-auth; then
 	if [[ -n "$WEIR_BIN" ]]; then
 		[[ -x "$WEIR_BIN" ]] || die "--weir-bin $WEIR_BIN is not executable"
 	else
@@ -570,6 +587,7 @@ if selected weir || selected weir-wasm; then
 		else
 			SKIP[weir]="./cmd/weir does not build (see below)"
 			SKIP[weir-wasm]="${SKIP[weir]}"
+			SKIP[weir-auth]="${SKIP[weir]}"
 			echo "run.sh: SKIPPING weir: go build ./cmd/weir failed:" >&2
 			tail -n 15 "$OUT_DIR/logs/weir-build.log" >&2 || true
 		fi
@@ -606,7 +624,7 @@ EXTRA_PIDS+=("${BACKEND_PIDS[@]:1}")
 
 # ---- proxies: on the proxy core
 start_proxy() { # TARGET: start it and fill URL/SUBJECT, or record FAIL.
-	local t=$1 port aport sport ready_url pids
+	local t=$1 port aport sport ready_url pids query=""
 	free_port
 	port=$PORT
 	ready_url="http://127.0.0.1:$port/"
@@ -627,7 +645,7 @@ start_proxy() { # TARGET: start it and fill URL/SUBJECT, or record FAIL.
 			XDG_CONFIG_HOME="$WORK/caddy-home/config" XDG_DATA_HOME="$WORK/caddy-home/data" \
 			"$CADDY_BIN" run --config "$WORK/Caddyfile" --adapter caddyfile
 		;;
-	weir | weir-wasm)
+	weir | weir-wasm | weir-auth)
 		free_port
 		aport=$PORT
 		free_port
@@ -636,10 +654,14 @@ start_proxy() { # TARGET: start it and fill URL/SUBJECT, or record FAIL.
 		if [[ "$t" == weir-wasm ]]; then
 			plugin="file://$ROOT/host/wasm/testdata/plugin.wasm"
 		fi
-		write_weir_conf "$WORK/weir.yaml" "$port" "$aport" "$sport" "$BACKEND_PORT" "$plugin"
+		write_weir_conf "$WORK/$t.yaml" "$port" "$aport" "$sport" "$BACKEND_PORT" "$plugin"
+		if [[ "$t" == weir-auth ]]; then
+			write_weir_auth_conf "$WORK/$t.yaml"
+			query="?apikey=bench-key"
+		fi
 		# The flags repeat the config's addresses so that no WEIR_*_LISTEN
 		# variable in the environment can move a listener off loopback.
-		start "$t" "$PROXY_CORE" env GOMAXPROCS=1 "$WEIR_BIN" run --config "$WORK/weir.yaml" \
+		start "$t" "$PROXY_CORE" env GOMAXPROCS=1 "$WEIR_BIN" run --config "$WORK/$t.yaml" \
 			--proxy-listen "127.0.0.1:$port" --admin-listen "127.0.0.1:$aport" --status-listen "127.0.0.1:$sport"
 		ready_url="http://127.0.0.1:$sport/status/ready"
 		;;
@@ -652,13 +674,13 @@ start_proxy() { # TARGET: start it and fill URL/SUBJECT, or record FAIL.
 		FAIL[$t]="did not start"
 		return 1
 	fi
-	if ! check_response "$t" "http://127.0.0.1:$port/"; then
+	if ! check_response "$t" "http://127.0.0.1:$port/${query-}"; then
 		FAIL[$t]="wrong response before the load"
 		return 1
 	fi
 	mapfile -t pids < <(pid_tree "$STARTED_PID")
 	EXTRA_PIDS+=("${pids[@]:1}")
-	URL[$t]="http://127.0.0.1:$port/"
+	URL[$t]="http://127.0.0.1:$port/${query-}"
 	SUBJECT[$t]="${pids[*]}"
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/weirproxy/weir/host/config"
 	"github.com/weirproxy/weir/host/internal/compress"
+	"github.com/weirproxy/weir/host/internal/consumers"
 	"github.com/weirproxy/weir/host/internal/proxy"
 	"github.com/weirproxy/weir/host/internal/router"
 	"github.com/weirproxy/weir/host/internal/tlsacme"
@@ -27,10 +28,15 @@ func build(cfg *config.Config, hash [32]byte, prev *proxy.Snapshot, log *slog.Lo
 		Balancers: map[string]*upstream.Balancer{},
 		Hash:      hash,
 	}
+	ix, err := consumers.Build(cfg)
+	if err != nil {
+		return nil, err
+	}
 	byIndex, pset, slots, err := plugins.buildPlugins(cfg, prev)
 	if err != nil {
 		return nil, err
 	}
+	ext := &proxy.Extensions{Consumers: ix, Counters: plugins.localCounters()}
 	s.Plugins, s.PluginSlots = pset, slots
 	defer func() {
 		if err != nil {
@@ -100,7 +106,8 @@ func build(cfg *config.Config, hash [32]byte, prev *proxy.Snapshot, log *slog.Lo
 		if rt.Name == "" {
 			rt.Name = cr.ID
 		}
-		rt.Plugins = routePlugins(cfg, byIndex, cr)
+		rt.Plugins = routePlugins(cfg, byIndex, cr, ix)
+		rt.Ext = ext
 		for _, p := range cr.Protocols {
 			switch p {
 			case "http":

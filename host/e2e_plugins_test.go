@@ -133,7 +133,7 @@ services:
 		plugins string
 		want    string
 	}{
-		{name: "unknown built-in", plugins: `[{name: key-auth}]`, want: `plugins[0] (plugin "key-auth")`},
+		{name: "unknown built-in", plugins: `[{name: no-such-plugin}]`, want: `plugins[0] (plugin "no-such-plugin")`},
 		{name: "missing module file", plugins: `[{name: "file:///nonexistent/x.wasm"}]`, want: "no such file"},
 		{name: "relative module path", plugins: `[{name: "file://rel/x.wasm"}]`, want: "absolute"},
 		{name: "not wasm", plugins: `[{name: "` + moduleRef(t, "go.mod") + `"}]`, want: "plugins[0]"},

@@ -5,11 +5,13 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	builtins "github.com/weirproxy/weir/plugins-src"
 	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -177,7 +179,8 @@ func (m *moduleSource) fetchAll(cfg *config.Config) map[string]*fetchResult {
 		r := &fetchResult{}
 		out[cp.Name] = r
 		if !modules.IsRef(cp.Name) {
-			r.err = fmt.Errorf("unknown plugin %q: Weir has no built-in plugins yet; reference a module with file:///path/to/plugin.wasm, oci://registry/repo:tag or https://host/plugin.wasm#sha256=...", cp.Name)
+			r.err = fmt.Errorf("unknown plugin %q: not a Weir built-in (built-ins: %s); reference a module with file:///path/to/plugin.wasm, oci://registry/repo:tag or https://host/plugin.wasm#sha256=...",
+				cp.Name, strings.Join(builtins.Names(), ", "))
 			continue
 		}
 		r.ref, r.err = modules.ParseRef(cp.Name)

@@ -16,6 +16,8 @@ import (
 
 	"github.com/weirproxy/weir/abi"
 	"github.com/weirproxy/weir/host/config"
+	"github.com/weirproxy/weir/host/internal/consumers"
+	"github.com/weirproxy/weir/host/internal/counters"
 	"github.com/weirproxy/weir/host/internal/proxy"
 	"github.com/weirproxy/weir/host/wasm"
 )
@@ -34,6 +36,11 @@ type pluginLoader struct {
 
 	// src fetches module references (file://, https://, oci://).
 	src moduleSource
+	// counters are the plugins' counter stores: one local store for the
+	// loader's life (counts survive reloads) and Redis clients by
+	// connection settings, shared by entries and reloads.
+	local *counters.Local
+	redis map[string]*counters.Redis
 }
 
 func (l *pluginLoader) getEngine() (*wasm.Engine, error) {
@@ -64,6 +71,10 @@ func (l *pluginLoader) close(ctx context.Context) {
 	if l.engine != nil {
 		l.engine.Close(ctx)
 		l.engine = nil
+	}
+	for k, r := range l.redis {
+		r.Close()
+		delete(l.redis, k)
 	}
 }
 
@@ -124,28 +135,57 @@ func (l *pluginLoader) buildPlugins(cfg *config.Config, prev *proxy.Snapshot) (b
 			continue
 		}
 		where := fmt.Sprintf("plugins[%d] (plugin %q): name", i, cp.Name)
-		res := fetched[cp.Name]
-		slot := slotOf(cp, res.ref)
-		if res.err != nil {
-			if !res.remote {
-				return nil, nil, nil, fmt.Errorf("%s: %w", where, res.err)
+		key, slot := "", ""
+		var res *fetchResult
+		var bm builtinModule
+		isBuiltin := false
+		if b, ok, berr := resolveBuiltin(cp); berr != nil {
+			return nil, nil, nil, fmt.Errorf("plugins[%d] (plugin %q): %w", i, cp.Name, berr)
+		} else if ok {
+			bm, isBuiltin = b, true
+			key = pluginKey(cp, bm.digest)
+		} else {
+			res = fetched[cp.Name]
+			slot = slotOf(cp, res.ref)
+			if res.err != nil {
+				if !res.remote {
+					return nil, nil, nil, fmt.Errorf("%s: %w", where, res.err)
+				}
+				p := l.src.failed(cp, slot, res.err, prev, set)
+				slots[slot], byIndex[i] = p, p
+				continue
 			}
-			p := l.src.failed(cp, slot, res.err, prev, set)
-			slots[slot], byIndex[i] = p, p
-			continue
+			sum := sha256.Sum256(res.mod.Wasm)
+			key = pluginKey(cp, hex.EncodeToString(sum[:]))
 		}
-		raw := res.mod.Wasm
-		sum := sha256.Sum256(raw)
-		key := pluginKey(cp, hex.EncodeToString(sum[:]))
+		store, serr := l.counterStore(cp)
+		if serr != nil {
+			return nil, nil, nil, fmt.Errorf("plugins[%d] (plugin %q): %w", i, cp.Name, serr)
+		}
 		if p := set[key]; p != nil {
-			slots[slot], byIndex[i] = p, p
+			byIndex[i] = scoped(p, cp, store)
+			if !isBuiltin {
+				slots[slot] = p
+			}
 			continue
 		}
 		if prev != nil && prev.Plugins[key] != nil {
 			p := prev.Plugins[key]
-			set[key], slots[slot], byIndex[i] = p, p, p
-			l.src.loaded(p, slot, nil)
+			set[key], byIndex[i] = p, scoped(p, cp, store)
+			if !isBuiltin {
+				slots[slot] = p
+				l.src.loaded(p, slot, nil)
+			}
 			continue
+		}
+		var raw []byte
+		if isBuiltin {
+			var rerr error
+			if raw, rerr = bm.load(); rerr != nil {
+				return nil, nil, nil, fmt.Errorf("%s: %w", where, rerr)
+			}
+		} else {
+			raw = res.mod.Wasm
 		}
 		eng, eerr := l.getEngine()
 		if eerr != nil {
@@ -155,7 +195,7 @@ func (l *pluginLoader) buildPlugins(cfg *config.Config, prev *proxy.Snapshot) (b
 		mod, cerr := eng.Compile(ctx, cp.Name, raw)
 		if cerr != nil {
 			cancel()
-			if res.remote {
+			if !isBuiltin && res.remote {
 				p := l.src.failed(cp, slot, cerr, prev, set)
 				slots[slot], byIndex[i] = p, p
 				continue
@@ -195,29 +235,40 @@ func (l *pluginLoader) buildPlugins(cfg *config.Config, prev *proxy.Snapshot) (b
 		}
 		p := &proxy.Plugin{Name: cp.Name, Wasm: wp, FailOpen: cp.FailPolicy == "open"}
 		started = append(started, p)
-		set[key], slots[slot], byIndex[i] = p, p, p
-		l.src.loaded(p, slot, res)
+		set[key], byIndex[i] = p, scoped(p, cp, store)
+		if !isBuiltin {
+			slots[slot] = p
+			l.src.loaded(p, slot, res)
+		}
 	}
 	l.src.prune(slots)
 	return byIndex, set, slots, nil
 }
 
-// routePlugins resolves the plugins that run on a route, as Kong does:
-// for each plugin name the most specific instance wins (route+service,
-// then route, then service, then global) and instances are never merged;
-// the chain is ordered by priority (higher first), then by name.
-// Consumer-scoped instances apply once a consumer is authenticated,
-// which arrives with the authentication plugins.
-func routePlugins(cfg *config.Config, byIndex []*proxy.Plugin, cr *config.Route) []*proxy.Plugin {
+// routePlugins resolves the plugins that run on a route, as Kong does
+// (kong-ingress.md 6.2): for each plugin name the most specific instance
+// wins and instances are never merged. Without a consumer the candidates
+// are route+service, route, service, global; a consumer-scoped instance
+// (route+service+consumer, route+consumer, service+consumer, consumer)
+// replaces that pick for its consumer when it is more specific (Kong's
+// order puts consumer alone between route+service and route). The chain
+// is ordered by priority (higher first; a built-in's Kong priority when
+// the entry gives none), then by name.
+func routePlugins(cfg *config.Config, byIndex []*proxy.Plugin, cr *config.Route, ix *consumers.Index) []*proxy.Plugin {
 	type pick struct {
 		spec, prio int
-		name       string
 		p          *proxy.Plugin
 	}
-	best := map[string]pick{}
+	type slot struct {
+		def  pick
+		hasD bool
+		byC  map[string]pick
+		name string
+	}
+	slots := map[string]*slot{}
 	for i := range cfg.Plugins {
 		cp := &cfg.Plugins[i]
-		if byIndex[i] == nil || cp.Consumer != "" {
+		if byIndex[i] == nil {
 			continue
 		}
 		routeMatch := cp.Route != "" && (cp.Route == cr.Name || (cr.ID != "" && cp.Route == cr.ID))
@@ -226,7 +277,7 @@ func routePlugins(cfg *config.Config, byIndex []*proxy.Plugin, cr *config.Route)
 		switch {
 		case cp.Route != "" && cp.Service != "":
 			if routeMatch && svcMatch {
-				spec = 3
+				spec = 4
 			}
 		case cp.Route != "":
 			if routeMatch {
@@ -242,29 +293,81 @@ func routePlugins(cfg *config.Config, byIndex []*proxy.Plugin, cr *config.Route)
 		if spec < 0 {
 			continue
 		}
-		if b, ok := best[cp.Name]; ok && b.spec >= spec {
+		consumerID := ""
+		if cp.Consumer != "" {
+			c := ix.Resolve(cp.Consumer)
+			if c == nil {
+				continue // validated earlier; unreachable
+			}
+			consumerID = c.ID
+			// route+service+consumer 7, route+consumer 6,
+			// service+consumer 5, consumer 3.
+			switch spec {
+			case 4:
+				spec = 7
+			case 2:
+				spec = 6
+			case 1:
+				spec = 5
+			case 0:
+				spec = 3
+			}
+		}
+		sl := slots[cp.Name]
+		if sl == nil {
+			sl = &slot{name: cp.Name}
+			slots[cp.Name] = sl
+		}
+		pk := pick{spec: spec, prio: pluginPriority(cp), p: byIndex[i]}
+		if consumerID == "" {
+			if !sl.hasD || sl.def.spec < spec {
+				sl.def, sl.hasD = pk, true
+			}
+		} else {
+			if sl.byC == nil {
+				sl.byC = map[string]pick{}
+			}
+			if b, ok := sl.byC[consumerID]; !ok || b.spec < spec {
+				sl.byC[consumerID] = pk
+			}
+		}
+	}
+	out := make([]*proxy.Plugin, 0, len(slots))
+	prio := map[*proxy.Plugin]int{}
+	for _, sl := range slots {
+		var p *proxy.Plugin
+		pr := 0
+		if sl.hasD {
+			p, pr = sl.def.p, sl.def.prio
+		}
+		for cid, pk := range sl.byC {
+			if sl.hasD && pk.spec <= sl.def.spec {
+				continue
+			}
+			if p == nil {
+				p = &proxy.Plugin{Name: sl.name}
+				pr = pk.prio
+			} else if p.ByConsumer == nil {
+				cp := *p
+				p = &cp
+			}
+			if p.ByConsumer == nil {
+				p.ByConsumer = map[string]*proxy.Plugin{}
+			}
+			p.ByConsumer[cid] = pk.p
+		}
+		if p == nil {
 			continue
 		}
-		prio := 0
-		if cp.Priority != nil {
-			prio = *cp.Priority
-		}
-		best[cp.Name] = pick{spec: spec, prio: prio, name: cp.Name, p: byIndex[i]}
+		prio[p] = pr
+		out = append(out, p)
 	}
-	picks := make([]pick, 0, len(best))
-	for _, b := range best {
-		picks = append(picks, b)
-	}
-	sort.Slice(picks, func(i, j int) bool {
-		if picks[i].prio != picks[j].prio {
-			return picks[i].prio > picks[j].prio
+	sort.Slice(out, func(i, j int) bool {
+		if prio[out[i]] != prio[out[j]] {
+			return prio[out[i]] > prio[out[j]]
 		}
-		return picks[i].name < picks[j].name
+		return out[i].Name < out[j].Name
 	})
-	out := make([]*proxy.Plugin, len(picks))
-	for i, p := range picks {
-		out[i] = p.p
-	}
 	return out
 }
 

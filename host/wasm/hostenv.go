@@ -207,6 +207,10 @@ func hLog(ctx context.Context, in *instance, mem api.Memory, s []uint64) abi.Sta
 	if !ok {
 		return abi.StatusInvalidMemoryAccess
 	}
+	if in.phase == phaseConfigure && lvl >= abi.LogError {
+		// Kept to explain a rejected configuration in the load error.
+		in.configErr = string(msg[:min(len(msg), abi.MaxLogMessageBytes)])
+	}
 	l := slogLevel(lvl)
 	if !in.p.log.Enabled(ctx, l) {
 		return abi.StatusOK

@@ -126,6 +126,8 @@ type instance struct {
 	// config is the plugin configuration this instance was configured
 	// with (PLUGIN_CONFIGURATION; see Plugin.Reconfigure).
 	config []byte
+	// configErr is the last error the guest logged while configuring.
+	configErr string
 }
 
 // rootContextID is the root context id of every instance (one root per
@@ -294,6 +296,9 @@ func (in *instance) start(ctx context.Context) error {
 		return err
 	}
 	if ok && uint32(r) == 0 {
+		if in.configErr != "" {
+			return fmt.Errorf("plugin %q rejected its configuration: %s", name, in.configErr)
+		}
 		return fmt.Errorf("plugin %q rejected its configuration (%s returned false)", name, abi.ExportOnConfigure)
 	}
 	return nil

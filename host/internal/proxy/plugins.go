@@ -1,9 +1,11 @@
 package proxy
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -12,6 +14,8 @@ import (
 	"time"
 
 	"github.com/weirproxy/weir/abi"
+	"github.com/weirproxy/weir/host/internal/consumers"
+	"github.com/weirproxy/weir/host/internal/counters"
 	"github.com/weirproxy/weir/host/internal/httpwire"
 	"github.com/weirproxy/weir/host/internal/telemetry"
 	"github.com/weirproxy/weir/host/wasm"
@@ -19,7 +23,9 @@ import (
 
 // Plugin is a wasm plugin instance attached to a route.
 type Plugin struct {
-	Name     string
+	Name string
+	// Wasm is nil for a plugin that runs on the route only for some
+	// consumers (ByConsumer) and has no instance for the others.
 	Wasm     *wasm.Plugin
 	FailOpen bool
 	// Unavailable, when set (and Wasm nil), says why the plugin's module
@@ -28,6 +34,16 @@ type Plugin struct {
 	Unavailable string
 	// Metrics are the plugin's phase series; nil records none.
 	Metrics *telemetry.PluginMetrics
+	// Scope is the configured scope of the instance ("route|service",
+	// names as configured): it namespaces the plugin's counters.
+	Scope string
+	// Counters is the instance's counter store (Redis for a plugin
+	// configured with policy redis); nil uses the route's Ext.Counters.
+	Counters counters.Store
+	// ByConsumer holds, by consumer id, the consumer-scoped instances
+	// that replace this one once that consumer is authenticated (Kong
+	// precedence, resolved when the snapshot was built).
+	ByConsumer map[string]*Plugin
 }
 
 // MsgPluginFailed answers a request whose fail-closed plugin broke.
@@ -50,8 +66,52 @@ type chain struct {
 	h       *Handler
 	rt      *Route
 	streams []*wasm.HTTPStream // nil entries: fail-open plugins skipped
+	// plugins are the instances that actually run, parallel to
+	// rt.Plugins: consumer-scoped ones replace route ones once a
+	// consumer is authenticated.
+	plugins []*Plugin
 	host    chainHost
+	// bodyBuffered: the request body was read ahead for a plugin that
+	// stopped in its headers phase; bodySeen marks the plugins (by index)
+	// that already saw it whole.
+	bodyBuffered bool
+	bodySeen     uint64
 }
+
+// bufferRequestBody reads the whole request body (up to bodyCap) for the
+// plugin at index i, which paused in its request-headers phase, and runs
+// its body phase on it with end_of_stream. The (possibly rewritten) body
+// then replaces the request's, for the other plugins and the upstream.
+func (c *chain) bufferRequestBody(i int, s *wasm.HTTPStream) (abi.Action, error) {
+	r := c.host.r
+	c.bodyBuffered = true
+	body, err := io.ReadAll(io.LimitReader(r.Body, bodyCap+1))
+	if err != nil {
+		return abi.ActionContinue, errClientBody
+	}
+	if len(body) > bodyCap {
+		return abi.ActionContinue, errBodyOverCap
+	}
+	hs := &c.host
+	hs.reqBody, hs.reqOut = body, false
+	act, err := s.OnRequestBody(len(body), true)
+	if i < 64 {
+		c.bodySeen |= 1 << i
+	}
+	nb := hs.reqBody
+	hs.reqBody, hs.reqOut = nil, false
+	r.Body = io.NopCloser(bytes.NewReader(nb))
+	if r.ContentLength >= 0 {
+		r.ContentLength = int64(len(nb))
+		if r.Header.Get("Content-Length") != "" {
+			r.Header.Set("Content-Length", strconv.Itoa(len(nb)))
+		}
+	}
+	return act, err
+}
+
+// errBodyOverCap: a body read ahead for a plugin exceeds the buffer cap.
+var errBodyOverCap = errors.New("request body over the plugin buffer cap")
 
 // chainHost is the request as plugins see it (wasm.StreamHost).
 type chainHost struct {
@@ -74,6 +134,15 @@ type chainHost struct {
 	// (HTTP_REQUEST_BODY / HTTP_RESPONSE_BODY).
 	reqBody, respBody []byte
 	reqOut, respOut   bool // the buffer was handed on: start afresh
+
+	// consumer is the authenticated consumer (weir.set_consumer), credID
+	// the credential that authenticated it.
+	consumer *consumers.Consumer
+	credID   string
+	// cur is the plugin being called (namespaces its counters).
+	cur *Plugin
+	// counterErr is the last counter store failure, logged at the end.
+	counterErr error
 }
 
 type localResponse struct {
@@ -135,9 +204,10 @@ func (c *chain) requestBody(data []byte, eos bool) ([]byte, error) {
 			log: "request body over the plugin buffer cap"}
 	}
 	for i, s := range c.streams {
-		if s == nil {
+		if s == nil || (i < 64 && c.bodySeen&(1<<i) != 0) {
 			continue
 		}
+		hs.cur = c.plugins[i]
 		t0, sp := c.phaseStart(i, telemetry.PhaseRequestBody)
 		act, err := s.OnRequestBody(len(hs.reqBody), eos)
 		c.phaseEnd(i, telemetry.PhaseRequestBody, t0, sp, err)
@@ -168,6 +238,7 @@ func (c *chain) responseBody(data []byte, eos bool) ([]byte, error) {
 		if s == nil {
 			continue
 		}
+		hs.cur = c.plugins[i]
 		t0, sp := c.phaseStart(i, telemetry.PhaseResponseBody)
 		act, err := s.OnResponseBody(len(hs.respBody), eos)
 		c.phaseEnd(i, telemetry.PhaseResponseBody, t0, sp, err)
@@ -191,6 +262,7 @@ func (c *chain) requestTrailers(t http.Header) error {
 		if s == nil {
 			continue
 		}
+		c.host.cur = c.plugins[i]
 		t0, sp := c.phaseStart(i, telemetry.PhaseRequestTrailers)
 		act, err := s.OnRequestTrailers(len(t))
 		if err == nil && act != abi.ActionContinue && c.host.local == nil && !c.host.reset {
@@ -214,6 +286,7 @@ func (c *chain) responseTrailers(t http.Header) error {
 		if s == nil {
 			continue
 		}
+		c.host.cur = c.plugins[i]
 		t0, sp := c.phaseStart(i, telemetry.PhaseResponseTrailers)
 		act, err := s.OnResponseTrailers(len(t))
 		if err == nil && act != abi.ActionContinue && c.host.local == nil && !c.host.reset {
@@ -255,7 +328,7 @@ func (c *chain) prefixedTrailers(hdr http.Header) error {
 // phase call.
 func (c *chain) afterCall(i int, err error) *chainStop {
 	if err != nil {
-		p := c.rt.Plugins[i]
+		p := c.plugins[i]
 		if p.FailOpen {
 			p.failedOpen()
 			c.h.log.Warn("plugin failed; skipped (fail_policy open)", "plugin", p.Name, "route", c.rt.Name, "err", err)
@@ -281,18 +354,25 @@ var errPauseTimeout = errors.New("plugin paused the request and never resumed it
 // phase. It reports false when the request was answered (local response,
 // failure) and must not be forwarded.
 func (h *Handler) startChain(w http.ResponseWriter, r *http.Request, x *exchange, rt *Route, fw *forwarded) (*chain, bool) {
-	c := &chain{h: h, rt: rt, streams: make([]*wasm.HTTPStream, len(rt.Plugins))}
+	c := &chain{h: h, rt: rt, streams: make([]*wasm.HTTPStream, len(rt.Plugins)), plugins: make([]*Plugin, len(rt.Plugins))}
 	c.host = chainHost{r: r, x: x, fw: fw, route: rt, resumed: make(chan struct{}, 1)}
 	eos := r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0
 	for i, p := range rt.Plugins {
+		// Consumer-scoped instances apply to the plugins that run after
+		// authentication (Kong resolves them lazily in access).
+		p = p.consumerFor(c.host.consumer)
+		c.plugins[i] = p
 		var s *wasm.HTTPStream
 		var err error
 		if p.Wasm == nil {
-			if p.FailOpen {
-				continue // reported when the module failed to load
+			if p.Unavailable == "" || p.FailOpen {
+				// No instance for this consumer, or a fail-open plugin
+				// whose module failed to load (reported then).
+				continue
 			}
 			err = errors.New("module unavailable: " + p.Unavailable)
 		}
+		c.host.cur = p
 		t0, sp := c.phaseStart(i, telemetry.PhaseRequestHeaders)
 		if err == nil {
 			s, err = p.Wasm.NewHTTPStream(&c.host)
@@ -301,11 +381,23 @@ func (h *Handler) startChain(w http.ResponseWriter, r *http.Request, x *exchange
 			c.streams[i] = s
 			var act abi.Action
 			act, err = s.OnRequestHeaders(len(r.Header)+4, eos)
+			if err == nil && act != abi.ActionContinue && c.host.local == nil && !eos && !c.bodyBuffered {
+				// Envoy semantics: a filter that stops in headers still
+				// gets the body; Weir buffers it now so the plugin can
+				// decide (e.g. key-auth's key_in_body) before the request
+				// head goes upstream.
+				act, err = c.bufferRequestBody(i, s)
+			}
 			if err == nil && act != abi.ActionContinue && c.host.local == nil {
 				err = c.waitResume(fw, s)
 			}
 		}
 		c.phaseEnd(i, telemetry.PhaseRequestHeaders, t0, sp, err)
+		if errors.Is(err, errBodyOverCap) {
+			h.writeError(w, r, x, http.StatusRequestEntityTooLarge, MsgPayloadTooLarge)
+			c.end()
+			return nil, false
+		}
 		if err != nil {
 			if p.FailOpen {
 				p.failedOpen()
@@ -372,6 +464,7 @@ func (c *chain) responseHeaders(w http.ResponseWriter, r *http.Request, hdr http
 		if s == nil {
 			continue
 		}
+		c.host.cur = c.plugins[i]
 		t0, sp := c.phaseStart(i, telemetry.PhaseResponseHeaders)
 		act, err := s.OnResponseHeaders(len(hdr)+1, eos)
 		if err == nil && act != abi.ActionContinue && c.host.local == nil {
@@ -379,7 +472,7 @@ func (c *chain) responseHeaders(w http.ResponseWriter, r *http.Request, hdr http
 		}
 		c.phaseEnd(i, telemetry.PhaseResponseHeaders, t0, sp, err)
 		if err != nil {
-			p := c.rt.Plugins[i]
+			p := c.plugins[i]
 			if p.FailOpen {
 				p.failedOpen()
 				c.h.log.Warn("plugin failed; skipped (fail_policy open)", "plugin", p.Name, "route", c.rt.Name, "err", err)
@@ -409,13 +502,16 @@ func (c *chain) end() {
 		t0, sp := c.phaseStart(i, telemetry.PhaseLog)
 		err := s.OnLog()
 		if err != nil {
-			c.h.log.Warn("plugin on_log failed", "plugin", c.rt.Plugins[i].Name, "err", err)
+			c.h.log.Warn("plugin on_log failed", "plugin", c.plugins[i].Name, "err", err)
 		}
 		if derr := s.Done(); derr != nil {
-			c.h.log.Warn("plugin done failed", "plugin", c.rt.Plugins[i].Name, "err", derr)
+			c.h.log.Warn("plugin done failed", "plugin", c.plugins[i].Name, "err", derr)
 			err = derr
 		}
 		c.phaseEnd(i, telemetry.PhaseLog, t0, sp, err)
+	}
+	if c.host.counterErr != nil {
+		c.h.log.Warn("rate-limiting counter store failed", "route", c.rt.Name, "err", c.host.counterErr)
 	}
 }
 
@@ -791,6 +887,9 @@ func (c *chainHost) Property(path []string) ([]byte, abi.Status) {
 	key := strings.Join(path, ".")
 	if v, ok := c.props[key]; ok {
 		return v, abi.StatusOK
+	}
+	if v, st, ok := c.consumerProperty(key); ok {
+		return v, st
 	}
 	r := c.r
 	switch key {

@@ -69,6 +69,9 @@ type Route struct {
 	Plugins []*Plugin
 	// Metrics are the route's series; nil records none.
 	Metrics *telemetry.RouteMetrics
+	// Ext serves the weir.* foreign functions (consumers, counters) to
+	// the route's plugins; nil answers them NOT_FOUND.
+	Ext *Extensions
 }
 
 // Protocol bits for Route.Protocols.
