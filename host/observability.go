@@ -70,6 +70,26 @@ func (o *observer) decorate(cfg *config.Config, snap, prev *proxy.Snapshot) (com
 			}
 			p.Metrics = o.reg.Plugin(pluginLabel(p.Name))
 		}
+		// Routes hold per-entry views of these plugins (their scope and
+		// counter store; see scoped): give them the same series.
+		byWasm := make(map[*wasm.Plugin]*telemetry.PluginMetrics, len(snap.Plugins))
+		for _, p := range snap.Plugins {
+			if p.Wasm != nil {
+				byWasm[p.Wasm] = p.Metrics
+			}
+		}
+		for _, rt := range snap.Routes {
+			for _, p := range rt.Plugins {
+				if m, ok := byWasm[p.Wasm]; ok {
+					p.Metrics = m
+				}
+				for _, cp := range p.ByConsumer {
+					if m, ok := byWasm[cp.Wasm]; ok {
+						cp.Metrics = m
+					}
+				}
+			}
+		}
 	}
 	if lh := w.LatencyHeaders; boolOr(lh.Enabled, true) {
 		ob.ProxyLatencyHeader = http.CanonicalHeaderKey(lh.Proxy)

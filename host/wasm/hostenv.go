@@ -674,10 +674,22 @@ func hHTTPCall(_ context.Context, in *instance, mem api.Memory, s []uint64) abi.
 		Upstream: string(up), Headers: hp, Body: append([]byte(nil), body...), Trailers: tp,
 		Timeout: time.Duration(u32(s, 8)) * time.Millisecond,
 	}
+	origin := in.effective // the stream that called out (nil: the root)
+	if origin != nil {
+		origin.pendingCallouts.Add(1)
+	}
 	st := d.Dispatch(req, func(resp CalloutResponse) {
-		in.p.goBackground(func() { in.deliverCallout(token, resp) })
+		in.p.goBackground(func() {
+			in.deliverCallout(token, resp)
+			if origin != nil {
+				origin.pendingCallouts.Add(-1)
+			}
+		})
 	})
 	if st != abi.StatusOK {
+		if origin != nil {
+			origin.pendingCallouts.Add(-1)
+		}
 		return st
 	}
 	return writeU32(mem, u32(s, 9), token)

@@ -2,6 +2,7 @@ package wasm
 
 import (
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/weirproxy/weir/abi"
@@ -95,6 +96,10 @@ type CalloutDispatcher interface {
 // must be called in stream order from one goroutine at a time (the proxy's
 // request goroutine); they serialize with other streams on the instance.
 type HTTPStream struct {
+	// pendingCallouts counts the HTTP callouts this stream started whose
+	// response has not been delivered yet.
+	pendingCallouts atomic.Int32
+
 	in          *instance
 	host        StreamHost
 	id          uint32
@@ -171,6 +176,10 @@ func (s *HTTPStream) Broken() <-chan struct{} {
 
 // ID returns the stream's context id (unique within its instance).
 func (s *HTTPStream) ID() uint32 { return s.id }
+
+// PendingCallouts returns how many HTTP callouts the stream started whose
+// response (proxy_on_http_call_response) has not run yet.
+func (s *HTTPStream) PendingCallouts() int { return int(s.pendingCallouts.Load()) }
 
 // call runs a stream callback; a local response sent during the call turns
 // the action into Pause (the stream stops, as in Envoy).

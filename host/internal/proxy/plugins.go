@@ -387,6 +387,13 @@ func (h *Handler) startChain(w http.ResponseWriter, r *http.Request, x *exchange
 				// decide (e.g. key-auth's key_in_body) before the request
 				// head goes upstream.
 				act, err = c.bufferRequestBody(i, s)
+				if err == nil && act == abi.ActionContinue && s.PendingCallouts() > 0 {
+					// Continuing from the body phase resumes the headers
+					// (Envoy), but never past a callout the plugin is
+					// waiting for: an auth plugin without a body callback
+					// would otherwise let the request through unchecked.
+					act = abi.ActionPause
+				}
 			}
 			if err == nil && act != abi.ActionContinue && c.host.local == nil {
 				err = c.waitResume(fw, s)
