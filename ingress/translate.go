@@ -125,6 +125,7 @@ const (
 	ReasonUnsupported       = "Unsupported"
 	ReasonConflict          = "Conflict"
 	ReasonRejected          = "RejectedByProxy"
+	ReasonWithheld          = "RouteWithheld"
 )
 
 type translator struct {
@@ -581,7 +582,7 @@ func (t *translator) ingresses() {
 			r.Paths = g.paths
 			r.PathType = g.pathType
 			if !pluginsOK || t.backends[svcName].failed {
-				t.fail(ref, "", ReasonRejected, "route for %s withheld: %s", hostOrAny(g.host), withheldWhy(pluginsOK))
+				t.fail(ref, "", ReasonWithheld, "route for %s %s withheld: %s", hostOrAny(g.host), strings.Join(g.paths, " "), withheldWhy(pluginsOK))
 				continue
 			}
 			t.addRoute(r, ref, plugins)
@@ -595,7 +596,7 @@ func (t *translator) ingresses() {
 				if pluginsOK && !t.backends[svcName].failed {
 					defaultRoute, defaultOrigin, defaultPlugins = &r, ref, plugins
 				} else {
-					t.fail(ref, "spec.defaultBackend", ReasonRejected, "default backend withheld: %s", withheldWhy(pluginsOK))
+					t.fail(ref, "spec.defaultBackend", ReasonWithheld, "default backend withheld: %s", withheldWhy(pluginsOK))
 				}
 			}
 		} else if db != nil {
@@ -738,6 +739,11 @@ func (t *translator) resolvePlugins(from Ref, ns string, names []string) ([]plug
 		cfg, good := t.pluginConfig(ref, kp)
 		if !good {
 			t.fail(from, field, ReasonMissingObject, "%s is not programmed", ref)
+			ok = false
+			continue
+		}
+		if slices.ContainsFunc(out, func(u pluginUse) bool { return u.kp.Plugin == kp.Plugin }) {
+			t.fail(from, field, ReasonConflict, "%s runs plugin %q, which another listed plugin already runs here (one instance per plugin and entity)", ref, kp.Plugin)
 			ok = false
 			continue
 		}
@@ -971,9 +977,9 @@ func (t *translator) backend(from Ref, ns string, b netv1.IngressServiceBackend)
 	sa := t.serviceAnnotations(svcRef, svc.Annotations, &s)
 	up := config.Upstream{Name: upName, Tags: objectTags(svcRef), HostHeader: sa.hostHeader}
 	if sa.policy != "" {
-		if !t.upstreamPolicy(svcRef, ns, sa.policy, &up) {
-			be.failed = true
-		}
+		// A policy that cannot be applied leaves the default balancing
+		// (reported); unlike a plugin it guards nothing.
+		t.upstreamPolicy(svcRef, ns, sa.policy, &up)
 	}
 	plugins, ok := t.resolvePlugins(svcRef, ns, sa.plugins)
 	if !ok {
@@ -1147,15 +1153,15 @@ func (t *translator) upstreamPolicy(from Ref, ns, name string, up *config.Upstre
 	s := p.Spec
 	switch s.Algorithm {
 	case "", "round-robin", "consistent-hashing", "least-connections", "latency":
-		up.Algorithm = s.Algorithm
 	default:
-		t.fail(ref, "spec.algorithm", ReasonUnsupported, "algorithm %q is not supported by Weir", s.Algorithm)
+		t.fail(ref, "spec.algorithm", ReasonUnsupported, "algorithm %q is not supported by Weir; policy not applied", s.Algorithm)
 		return false
 	}
 	if s.StickySessions != nil {
-		t.fail(ref, "spec.stickySessions", ReasonUnsupported, "sticky sessions are not supported by Weir")
+		t.fail(ref, "spec.stickySessions", ReasonUnsupported, "sticky sessions are not supported by Weir; policy not applied")
 		return false
 	}
+	up.Algorithm = s.Algorithm
 	if s.Slots != nil {
 		up.Slots = *s.Slots
 	}
