@@ -112,9 +112,10 @@ type Result struct {
 	// these and only these).
 	Ingresses []Ref `json:"ingresses,omitempty"`
 	// Origins maps entity locations in Config ("routes[3]",
-	// "plugins[0]") to the objects they were made from, so an error from
-	// the runtime can be pinned on an object.
-	Origins map[string][]Ref `json:"-"`
+	// "plugins[0]") to the object answerable for them (the Ingress of a
+	// route, the KongPlugin of a plugin, the Service of an upstream), so
+	// an error from the runtime can be pinned on one object.
+	Origins map[string]Ref `json:"-"`
 }
 
 // reasons
@@ -164,7 +165,7 @@ func Translate(objs *Objects, opts Options) *Result {
 	t := &translator{
 		opts:       opts,
 		objs:       objs,
-		res:        &Result{Config: &config.Config{FormatVersion: config.FormatVersion}, Origins: map[string][]Ref{}},
+		res:        &Result{Config: &config.Config{FormatVersion: config.FormatVersion}, Origins: map[string]Ref{}},
 		services:   map[string]*corev1.Service{},
 		secrets:    map[string]*corev1.Secret{},
 		slices:     map[string][]*discoveryv1.EndpointSlice{},
@@ -696,12 +697,12 @@ func (t *translator) addRoute(r config.Route, origin Ref, plugins []pluginUse) {
 	c := t.res.Config
 	// Route names must be unique; two Ingresses cannot collide (names
 	// carry namespace and name), one Ingress cannot either (grouping).
-	t.res.Origins[fmt.Sprintf("routes[%d]", len(c.Routes))] = []Ref{origin}
+	t.res.Origins[fmt.Sprintf("routes[%d]", len(c.Routes))] = origin
 	c.Routes = append(c.Routes, r)
 	for _, pu := range plugins {
 		p := t.plugin(pu)
 		p.Route = r.Name
-		t.addPlugin(p, origin, pu.ref)
+		t.addPlugin(p, pu.ref)
 	}
 }
 
@@ -925,9 +926,9 @@ func (t *translator) plugin(pu pluginUse) config.Plugin {
 	return p
 }
 
-func (t *translator) addPlugin(p config.Plugin, origins ...Ref) {
+func (t *translator) addPlugin(p config.Plugin, origin Ref) {
 	c := t.res.Config
-	t.res.Origins[fmt.Sprintf("plugins[%d]", len(c.Plugins))] = origins
+	t.res.Origins[fmt.Sprintf("plugins[%d]", len(c.Plugins))] = origin
 	c.Plugins = append(c.Plugins, p)
 }
 
@@ -991,25 +992,26 @@ func (t *translator) backend(from Ref, ns string, b netv1.IngressServiceBackend)
 	t.addService(s, svcRef)
 	t.addUpstream(up, svcRef)
 	for _, target := range t.targets(svc, sp, sa.serviceUpstream) {
+		t.res.Origins[fmt.Sprintf("targets[%d]", len(t.res.Config.Targets))] = svcRef
 		t.res.Config.Targets = append(t.res.Config.Targets, config.Target{Upstream: upName, Target: target})
 	}
 	for _, pu := range plugins {
 		p := t.plugin(pu)
 		p.Service = name
-		t.addPlugin(p, svcRef, pu.ref)
+		t.addPlugin(p, pu.ref)
 	}
 	return name, true
 }
 
 func (t *translator) addService(s config.Service, origin Ref) {
 	c := t.res.Config
-	t.res.Origins[fmt.Sprintf("services[%d]", len(c.Services))] = []Ref{origin}
+	t.res.Origins[fmt.Sprintf("services[%d]", len(c.Services))] = origin
 	c.Services = append(c.Services, s)
 }
 
 func (t *translator) addUpstream(u config.Upstream, origin Ref) {
 	c := t.res.Config
-	t.res.Origins[fmt.Sprintf("upstreams[%d]", len(c.Upstreams))] = []Ref{origin}
+	t.res.Origins[fmt.Sprintf("upstreams[%d]", len(c.Upstreams))] = origin
 	c.Upstreams = append(c.Upstreams, u)
 }
 
@@ -1268,7 +1270,7 @@ func (t *translator) tls(ref Ref, ing *netv1.Ingress) {
 		})
 		if ci < 0 {
 			ci = len(t.res.Config.Certificates)
-			t.res.Origins[fmt.Sprintf("certificates[%d]", ci)] = []Ref{ref}
+			t.res.Origins[fmt.Sprintf("certificates[%d]", ci)] = ref
 			t.res.Config.Certificates = append(t.res.Config.Certificates, config.Certificate{
 				Cert: string(crt), Key: string(kb), Tags: []string{"k8s-secret:" + sanitize(sk)},
 			})
@@ -1437,13 +1439,13 @@ func (t *translator) consumers() {
 		if kc.Username != "" {
 			users[kc.Username] = ref
 		}
-		t.res.Origins[fmt.Sprintf("consumers[%d]", len(t.res.Config.Consumers))] = []Ref{ref}
+		t.res.Origins[fmt.Sprintf("consumers[%d]", len(t.res.Config.Consumers))] = ref
 		t.res.Config.Consumers = append(t.res.Config.Consumers, c)
 		t.programmed[ref] = true
 		for _, pu := range plugins {
 			p := t.plugin(pu)
 			p.Consumer = cmp.Or(kc.Username, kc.CustomID)
-			t.addPlugin(p, ref, pu.ref)
+			t.addPlugin(p, pu.ref)
 		}
 	}
 }
