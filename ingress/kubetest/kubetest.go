@@ -289,6 +289,8 @@ func (e *Env) startAPIServer(ctx context.Context, bin string, out io.Writer, ext
 			"--etcd-prefix=/registry-" + strconv.Itoa(attempt),
 			"--bind-address=127.0.0.1",
 			"--advertise-address=127.0.0.1",
+			// The kubernetes Service endpoints cannot be a loopback address.
+			"--endpoint-reconciler-type=none",
 			"--secure-port=" + strconv.Itoa(port),
 			"--cert-dir=" + filepath.Join(e.Dir, "apiserver-certs"),
 			"--tls-cert-file=" + pki.servingCert,
