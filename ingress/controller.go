@@ -657,4 +657,3 @@ func (c *Controller) writeIngressStatus(ctx context.Context, res *Result, objs *
 		}
 	}
 }
-
