@@ -33,6 +33,7 @@ const usage = `Weir: a WebAssembly-extensible edge proxy.
 Usage:
   weir run [--config FILE] [--proxy-listen ADDR] [--admin-listen ADDR] [--status-listen ADDR]
   weir validate FILE
+  weir ingress [--kubeconfig FILE] [--ingress-class NAME] [--publish-service NS/NAME] ...
   weir version
 
 Without --config, weir run serves an embedded default config (an echo route
@@ -51,6 +52,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdRun(args[1:], stderr)
 	case "validate":
 		return cmdValidate(args[1:], stdout, stderr)
+	case "ingress":
+		return cmdIngress(args[1:], stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "weir", version)
 		return 0
