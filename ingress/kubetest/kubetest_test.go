@@ -2,7 +2,11 @@ package kubetest_test
 
 import (
 	"context"
+	"io"
+	"net"
+	"net/http"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -81,5 +85,39 @@ func TestStart(t *testing.T) {
 	bad.Object["configFrom"] = map[string]any{"secretKeyRef": map[string]any{"name": "s", "key": "k"}}
 	if _, err := dc.Resource(gvr).Namespace("kubetest").Create(ctx, bad, metav1.CreateOptions{}); err == nil {
 		t.Fatal("KongPlugin with config and configFrom was accepted")
+	}
+}
+
+// TestPodNet serves HTTP from a "pod IP" inside a network namespace and
+// reaches it from the host through the veth.
+func TestPodNet(t *testing.T) {
+	pn := kubetest.NewPodNet(t)
+	ln1 := pn.Listen(t, 8080)
+	ln2 := pn.Listen(t, 8080)
+	for _, ln := range []net.Listener{ln1, ln2} {
+		addr := ln.Addr().String()
+		if !strings.HasPrefix(addr, "198.1") {
+			t.Fatalf("listener on %s, want 198.18.0.0/15", addr)
+		}
+		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, addr) })}
+		go srv.Serve(ln)
+		t.Cleanup(func() { srv.Close() })
+	}
+	c := &http.Client{Timeout: 5 * time.Second}
+	for _, ln := range []net.Listener{ln1, ln2} {
+		resp, err := c.Get("http://" + ln.Addr().String() + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(b) != ln.Addr().String() {
+			t.Fatalf("got %q from %s", b, ln.Addr())
+		}
+	}
+	// The namespace is really separate: its address is not local to the host.
+	if l, err := net.Listen("tcp", ln1.Addr().(*net.TCPAddr).IP.String()+":0"); err == nil {
+		l.Close()
+		t.Fatal("the pod IP is bindable on the host; expected it only inside the namespace")
 	}
 }
