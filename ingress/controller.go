@@ -93,11 +93,18 @@ type Controller struct {
 	lastRaw  [32]byte
 	lastExcl string
 	seenFail map[string]bool
+	// rejected remembers objects the proxy rejected, with the
+	// resourceVersion seen then: they stay left out (without asking the
+	// proxy again) until they change.
+	rejected map[Ref]rejection
 	written  map[types.UID]Ref // Ingresses whose status we set
 
 	mu    sync.Mutex
 	stats Stats
 }
+
+// rejection is an object the proxy rejected, and its version then.
+type rejection struct{ reason, resourceVersion string }
 
 // Stats counts the controller's work (read with Controller.Stats).
 type Stats struct {
@@ -154,7 +161,7 @@ func NewController(opts ControllerOptions) (*Controller, error) {
 	c := &Controller{
 		opts: opts, log: opts.Logger, cs: cs, dyn: dyn,
 		trigger: make(chan struct{}, 1), applied: make(chan struct{}),
-		crds: map[schema.GroupVersionResource]cache.GenericLister{}, seenFail: map[string]bool{}, written: map[types.UID]Ref{},
+		crds: map[schema.GroupVersionResource]cache.GenericLister{}, seenFail: map[string]bool{}, rejected: map[Ref]rejection{}, written: map[types.UID]Ref{},
 	}
 	c.bcast = record.NewBroadcaster()
 	c.rec = c.bcast.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "weir-ingress"})
@@ -399,6 +406,13 @@ func (c *Controller) sync(ctx context.Context) {
 	start := time.Now()
 	objs, refs := c.snapshot()
 	excluded := map[Ref]string{}
+	for ref, rj := range c.rejected {
+		if or, ok := refs[ref]; ok && or.ResourceVersion == rj.resourceVersion {
+			excluded[ref] = rj.reason
+		} else {
+			delete(c.rejected, ref)
+		}
+	}
 	var res *Result
 	var raw []byte
 	var applyErr error
@@ -440,7 +454,11 @@ func (c *Controller) sync(ctx context.Context) {
 			for _, m := range entityRe.FindAllString(line, -1) {
 				if ref, ok := res.Origins[m]; ok {
 					if _, dup := excluded[ref]; !dup {
-						excluded[ref] = "rejected by the proxy: " + strings.TrimSpace(line)
+						reason := "rejected by the proxy: " + strings.TrimSpace(line)
+						excluded[ref] = reason
+						if or, ok := refs[ref]; ok {
+							c.rejected[ref] = rejection{reason, or.ResourceVersion}
+						}
 						grew = true
 					}
 				}

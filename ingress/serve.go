@@ -41,7 +41,8 @@ const emptyConfig = `{"_format_version": "3.0"}`
 // StartProxy starts the controller, waits for the first configuration
 // translated from the cluster to be applied, then opens the listeners, so
 // the status port's readiness probe only passes once the cluster's routes
-// are served. It returns when the proxy serves, or with an error.
+// are served. It returns when the proxy serves, or with an error. ctx
+// bounds the start only; the controller runs until Shutdown.
 func StartProxy(ctx context.Context, kube *rest.Config, opts ProxyOptions) (*Proxy, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -74,7 +75,7 @@ func StartProxy(ctx context.Context, kube *rest.Config, opts ProxyOptions) (*Pro
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	cctx, cancel := context.WithCancel(ctx)
+	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	p := &Proxy{Server: srv, Controller: ctrl, done: make(chan error, 1), cancel: cancel, dir: dir}
 	go func() { p.done <- ctrl.Run(cctx) }()
 	select {
