@@ -18,6 +18,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	netv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -80,6 +81,8 @@ type Controller struct {
 	bcast record.EventBroadcaster
 
 	factory    informers.SharedInformerFactory
+	secretFac  informers.SharedInformerFactory
+	sliceFac   informers.SharedInformerFactory
 	clusterFac informers.SharedInformerFactory
 	dynFactory dynamicinformer.DynamicSharedInformerFactory
 	clusterDyn dynamicinformer.DynamicSharedInformerFactory
@@ -205,12 +208,21 @@ func (c *Controller) Run(ctx context.Context) error {
 
 	nsOpt := informers.WithNamespace(c.opts.WatchNamespace)
 	c.factory = informers.NewSharedInformerFactoryWithOptions(c.cs, 0, nsOpt)
+	// Helm keeps every release in a Secret (hundreds of KiB each, KIC
+	// #6576); none is ever a TLS, credential or plugin-config Secret.
+	c.secretFac = informers.NewSharedInformerFactoryWithOptions(c.cs, 0, nsOpt, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+		o.FieldSelector = "type!=helm.sh/release.v1"
+	}))
+	// Only slices that belong to a Service.
+	c.sliceFac = informers.NewSharedInformerFactoryWithOptions(c.cs, 0, nsOpt, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+		o.LabelSelector = discoveryv1.LabelServiceName
+	}))
 	c.clusterFac = informers.NewSharedInformerFactory(c.cs, 0)
 	for _, inf := range []cache.SharedIndexInformer{
 		c.factory.Networking().V1().Ingresses().Informer(),
 		c.factory.Core().V1().Services().Informer(),
-		c.factory.Discovery().V1().EndpointSlices().Informer(),
-		c.factory.Core().V1().Secrets().Informer(),
+		c.sliceFac.Discovery().V1().EndpointSlices().Informer(),
+		c.secretFac.Core().V1().Secrets().Informer(),
 		c.clusterFac.Networking().V1().IngressClasses().Informer(),
 	} {
 		if _, err := inf.AddEventHandler(c.handler()); err != nil {
@@ -237,10 +249,14 @@ func (c *Controller) Run(ctx context.Context) error {
 		c.crds[gvr] = gi.Lister()
 	}
 	c.factory.Start(ctx.Done())
+	c.secretFac.Start(ctx.Done())
+	c.sliceFac.Start(ctx.Done())
 	c.clusterFac.Start(ctx.Done())
 	c.dynFactory.Start(ctx.Done())
 	c.clusterDyn.Start(ctx.Done())
 	defer c.factory.Shutdown()
+	defer c.secretFac.Shutdown()
+	defer c.sliceFac.Shutdown()
 	defer c.clusterFac.Shutdown()
 	defer c.dynFactory.Shutdown()
 	defer c.clusterDyn.Shutdown()
@@ -339,8 +355,8 @@ func (c *Controller) snapshot() (*Objects, map[Ref]*corev1.ObjectReference) {
 	for _, o := range objs.Services {
 		add("Service", "v1", o)
 	}
-	objs.EndpointSlices, _ = c.factory.Discovery().V1().EndpointSlices().Lister().List(everything)
-	objs.Secrets, _ = c.factory.Core().V1().Secrets().Lister().List(everything)
+	objs.EndpointSlices, _ = c.sliceFac.Discovery().V1().EndpointSlices().Lister().List(everything)
+	objs.Secrets, _ = c.secretFac.Core().V1().Secrets().Lister().List(everything)
 	decode := func(gvr schema.GroupVersionResource, kind string, each func(u *unstructured.Unstructured) (metav1.Object, error)) {
 		l, ok := c.crds[gvr]
 		if !ok {
