@@ -102,8 +102,11 @@ type Controller struct {
 	rejected map[Ref]rejection
 	written  map[types.UID]Ref // Ingresses whose status we set
 
-	mu    sync.Mutex
-	stats Stats
+	statusKick chan struct{}
+
+	mu      sync.Mutex
+	stats   Stats
+	pending *statusWork
 }
 
 // rejection is an object the proxy rejected, and its version then.
@@ -163,7 +166,7 @@ func NewController(opts ControllerOptions) (*Controller, error) {
 	}
 	c := &Controller{
 		opts: opts, log: opts.Logger, cs: cs, dyn: dyn,
-		trigger: make(chan struct{}, 1), applied: make(chan struct{}),
+		trigger: make(chan struct{}, 1), statusKick: make(chan struct{}, 1), applied: make(chan struct{}),
 		crds: map[schema.GroupVersionResource]cache.GenericLister{}, seenFail: map[string]bool{}, rejected: map[Ref]rejection{}, written: map[types.UID]Ref{},
 	}
 	c.bcast = record.NewBroadcaster()
@@ -265,6 +268,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	}
 	c.log.Info("caches synced; translating", "class", c.opts.IngressClass, "namespace", c.opts.WatchNamespace)
 	go c.elect(ctx)
+	go c.statusLoop(ctx)
 	c.kick()
 	for {
 		select {
@@ -489,9 +493,45 @@ func (c *Controller) sync(ctx context.Context) {
 		return
 	}
 	c.once.Do(func() { close(c.applied) })
-	c.report(ctx, res, refs)
-	if c.leader.Load() {
-		c.writeIngressStatus(ctx, res, objs)
+	// Events, conditions and Ingress status are written by another
+	// goroutine: thousands of status updates must not hold back the next
+	// configuration.
+	c.mu.Lock()
+	c.pending = &statusWork{res: res, refs: refs, objs: objs}
+	c.mu.Unlock()
+	select {
+	case c.statusKick <- struct{}{}:
+	default:
+	}
+}
+
+// statusWork is the latest result for the status writer.
+type statusWork struct {
+	res  *Result
+	refs map[Ref]*corev1.ObjectReference
+	objs *Objects
+}
+
+// statusLoop writes Events, conditions and Ingress status for the latest
+// applied result (older ones are skipped).
+func (c *Controller) statusLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.statusKick:
+		}
+		c.mu.Lock()
+		w := c.pending
+		c.pending = nil
+		c.mu.Unlock()
+		if w == nil {
+			continue
+		}
+		c.report(ctx, w.res, w.refs)
+		if c.leader.Load() {
+			c.writeIngressStatus(ctx, w.res, w.objs)
+		}
 	}
 }
 

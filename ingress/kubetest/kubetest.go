@@ -299,7 +299,7 @@ func (e *Env) startAPIServer(ctx context.Context, bin string, out io.Writer, ext
 			"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
 			"--service-account-key-file=" + pki.saPub,
 			"--service-account-signing-key-file=" + pki.saKey,
-			"--service-cluster-ip-range=10.0.0.0/24",
+			"--service-cluster-ip-range=10.0.0.0/16",
 			"--authorization-mode=RBAC",
 			"--allow-privileged=true",
 			"--disable-admission-plugins=ServiceAccount",
