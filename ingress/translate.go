@@ -470,10 +470,14 @@ func checkHost(h string) error {
 	if name == "" || len(name) > 253 {
 		return fmt.Errorf("invalid length")
 	}
-	for _, l := range strings.Split(name, ".") {
+	labels := strings.Split(name, ".")
+	for _, l := range labels {
 		if !labelRe.MatchString(l) {
 			return fmt.Errorf("invalid DNS label %q", l)
 		}
+	}
+	if strings.Trim(labels[len(labels)-1], "0123456789") == "" {
+		return fmt.Errorf("a host name cannot end in a numeric label (it reads as an IP address)")
 	}
 	return nil
 }
@@ -818,6 +822,12 @@ func (t *translator) pluginConfig(ref Ref, kp *KongPlugin) (json.RawMessage, boo
 			}
 		}
 		cfg, _ = json.Marshal(obj)
+	}
+	if len(cfg) > 0 {
+		var obj map[string]json.RawMessage
+		if err := json.Unmarshal(cfg, &obj); err != nil || obj == nil {
+			return failp("config", ReasonInvalid, "the plugin configuration must be a JSON object")
+		}
 	}
 	for i, p := range kp.Protocols {
 		if p != "http" && p != "https" && p != "grpc" && p != "grpcs" {
