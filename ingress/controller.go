@@ -39,6 +39,8 @@ import (
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	"k8s.io/client-go/tools/record"
+
+	"github.com/weirproxy/weir/host/config"
 )
 
 // ControllerOptions configure a Controller.
@@ -58,6 +60,10 @@ type ControllerOptions struct {
 	// Apply hands a configuration (JSON) to the proxy; it is
 	// host.Server.Apply, the path a file reload takes.
 	Apply func(raw []byte) error
+	// ApplyConfig, when set, is used instead of Apply and skips the JSON
+	// round trip (host.Server.ApplyConfig: same validation, build and
+	// atomic swap).
+	ApplyConfig func(*config.Config) error
 	// Debounce coalesces bursts of changes (default 50 ms).
 	Debounce time.Duration
 	// LeaseNamespace and LeaseName locate the Lease of the status-writer
@@ -93,7 +99,8 @@ type Controller struct {
 	leader   atomic.Bool
 	applied  chan struct{} // closed after the first successful apply
 	once     sync.Once
-	lastRaw  [32]byte
+	lastRaw  [32]byte // fingerprint of the input last applied
+	lastRes  *Result
 	lastExcl string
 	seenFail map[string]bool
 	// rejected remembers objects the proxy rejected, with the
@@ -121,8 +128,8 @@ type Stats struct {
 
 // NewController creates a controller; Run starts it.
 func NewController(opts ControllerOptions) (*Controller, error) {
-	if opts.Kube == nil || opts.Apply == nil {
-		return nil, errors.New("ingress: Kube and Apply are required")
+	if opts.Kube == nil || (opts.Apply == nil && opts.ApplyConfig == nil) {
+		return nil, errors.New("ingress: Kube and Apply (or ApplyConfig) are required")
 	}
 	if opts.IngressClass == "" {
 		opts.IngressClass = "weir"
@@ -415,6 +422,34 @@ func (c *Controller) snapshot() (*Objects, map[Ref]*corev1.ObjectReference) {
 	return objs, refs
 }
 
+// fingerprint identifies the translator's input: every object by kind,
+// namespace, name and resourceVersion (EndpointSlices and Secrets too), and
+// the exclusions.
+func fingerprint(refs map[Ref]*corev1.ObjectReference, objs *Objects, excluded map[Ref]string) [32]byte {
+	keys := make([]string, 0, len(refs)+len(objs.EndpointSlices)+len(objs.Secrets)+len(excluded))
+	for r, or := range refs {
+		keys = append(keys, r.Kind+"/"+r.Namespace+"/"+r.Name+"@"+or.ResourceVersion)
+	}
+	for _, es := range objs.EndpointSlices {
+		keys = append(keys, "EndpointSlice/"+es.Namespace+"/"+es.Name+"@"+es.ResourceVersion)
+	}
+	for _, s := range objs.Secrets {
+		keys = append(keys, "Secret/"+s.Namespace+"/"+s.Name+"@"+s.ResourceVersion)
+	}
+	for r, why := range excluded {
+		keys = append(keys, "excluded:"+r.String()+":"+why)
+	}
+	slices.Sort(keys)
+	h := sha256.New()
+	for _, k := range keys {
+		h.Write([]byte(k))
+		h.Write([]byte{0})
+	}
+	var sum [32]byte
+	h.Sum(sum[:0])
+	return sum
+}
+
 // entityRe finds entity locations ("plugins[3]") in the runtime's errors.
 var entityRe = regexp.MustCompile(`\b(routes|services|upstreams|targets|plugins|consumers|certificates)\[(\d+)\]`)
 
@@ -434,18 +469,13 @@ func (c *Controller) sync(ctx context.Context) {
 		}
 	}
 	var res *Result
-	var raw []byte
 	var applyErr error
 	for round := 0; round < 8; round++ {
-		res = Translate(objs, Options{IngressClass: c.opts.IngressClass, Excluded: excluded})
-		var err error
-		raw, err = json.Marshal(res.Config)
-		if err != nil {
-			c.log.Error("cannot encode the translated config", "err", err)
-			return
-		}
-		sum := sha256.Sum256(raw)
+		// The translation is a pure function of the objects and the
+		// exclusions: same fingerprint, same configuration, nothing to do.
+		sum := fingerprint(refs, objs, excluded)
 		if sum == c.lastRaw {
+			res = c.lastRes
 			c.mu.Lock()
 			c.stats.Syncs++
 			c.stats.Skipped++
@@ -454,9 +484,20 @@ func (c *Controller) sync(ctx context.Context) {
 			applyErr = nil
 			break
 		}
-		applyErr = c.opts.Apply(raw)
+		res = Translate(objs, Options{IngressClass: c.opts.IngressClass, Excluded: excluded})
+		if c.opts.ApplyConfig != nil {
+			applyErr = c.opts.ApplyConfig(res.Config)
+		} else {
+			raw, err := json.Marshal(res.Config)
+			if err != nil {
+				c.log.Error("cannot encode the translated config", "err", err)
+				return
+			}
+			applyErr = c.opts.Apply(raw)
+		}
 		if applyErr == nil {
 			c.lastRaw = sum
+			c.lastRes = res
 			c.mu.Lock()
 			c.stats.Syncs++
 			c.stats.Applies++

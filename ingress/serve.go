@@ -67,6 +67,7 @@ func StartProxy(ctx context.Context, kube *rest.Config, opts ProxyOptions) (*Pro
 	co := opts.Controller
 	co.Kube = kube
 	co.Apply = srv.Apply
+	co.ApplyConfig = srv.ApplyConfig
 	if co.Logger == nil {
 		co.Logger = opts.Logger
 	}
