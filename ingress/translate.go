@@ -118,7 +118,7 @@ type Result struct {
 	Origins map[string]Ref `json:"-"`
 }
 
-// reasons
+// Reasons of Failures (Event reasons).
 const (
 	ReasonInvalidAnnotation = "InvalidAnnotation"
 	ReasonMissingObject     = "MissingObject"
@@ -127,6 +127,8 @@ const (
 	ReasonConflict          = "Conflict"
 	ReasonRejected          = "RejectedByProxy"
 	ReasonWithheld          = "RouteWithheld"
+	// ReasonPluginNotProgrammed: a referenced plugin failed.
+	ReasonPluginNotProgrammed = "PluginNotProgrammed"
 )
 
 type translator struct {
@@ -262,14 +264,6 @@ func (t *translator) classAnnotated(m metav1.ObjectMeta) bool {
 		return c == t.opts.IngressClass
 	}
 	return t.isDefault
-}
-
-// OwnsIngress reports whether ing is of the class opts.IngressClass
-// serves, given the cluster's IngressClasses. The status writer uses it.
-func OwnsIngress(ing *netv1.Ingress, classes []*netv1.IngressClass, opts Options) bool {
-	t := &translator{opts: opts, objs: &Objects{IngressClasses: classes}, res: &Result{}}
-	t.ingressClass()
-	return t.ours(ing)
 }
 
 func byAge[T interface {
@@ -743,7 +737,7 @@ func (t *translator) resolvePlugins(from Ref, ns string, names []string) ([]plug
 		}
 		cfg, good := t.pluginConfig(ref, kp)
 		if !good {
-			t.fail(from, field, ReasonMissingObject, "%s is not programmed", ref)
+			t.fail(from, field, ReasonPluginNotProgrammed, "%s is not programmed (see its conditions)", ref)
 			ok = false
 			continue
 		}
