@@ -513,7 +513,7 @@ func (c *Controller) sync(ctx context.Context) {
 		grew := false
 		for _, line := range strings.Split(applyErr.Error(), "\n") {
 			for _, m := range entityRe.FindAllString(line, -1) {
-				if ref, ok := res.Origins[m]; ok {
+				if ref, ok := res.Origin(m); ok {
 					if _, dup := excluded[ref]; !dup {
 						reason := "rejected by the proxy: " + strings.TrimSpace(line)
 						excluded[ref] = reason

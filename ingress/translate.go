@@ -111,11 +111,34 @@ type Result struct {
 	// Ingresses are the Ingresses of Weir's class (status is written to
 	// these and only these).
 	Ingresses []Ref `json:"ingresses,omitempty"`
-	// Origins maps entity locations in Config ("routes[3]",
-	// "plugins[0]") to the object answerable for them (the Ingress of a
-	// route, the KongPlugin of a plugin, the Service of an upstream), so
-	// an error from the runtime can be pinned on one object.
-	Origins map[string]Ref `json:"-"`
+	// origins holds, per entity kind ("routes"), the object answerable
+	// for each entity by index (the Ingress of a route, the KongPlugin of
+	// a plugin, the Service of an upstream); see Origin.
+	origins map[string][]Ref
+}
+
+// Origin returns the object answerable for an entity of Config given by
+// its location ("routes[3]", "plugins[0]"), so an error from the runtime
+// can be pinned on one object.
+func (r *Result) Origin(entity string) (Ref, bool) {
+	kind, rest, ok := strings.Cut(entity, "[")
+	if !ok {
+		return Ref{}, false
+	}
+	i, err := strconv.Atoi(strings.TrimSuffix(rest, "]"))
+	if err != nil || i < 0 || i >= len(r.origins[kind]) {
+		return Ref{}, false
+	}
+	return r.origins[kind][i], true
+}
+
+func (r *Result) setOrigin(kind string, i int, ref Ref) {
+	o := r.origins[kind]
+	for len(o) <= i {
+		o = append(o, Ref{})
+	}
+	o[i] = ref
+	r.origins[kind] = o
 }
 
 // Reasons of Failures (Event reasons).
@@ -167,7 +190,7 @@ func Translate(objs *Objects, opts Options) *Result {
 	t := &translator{
 		opts:       opts,
 		objs:       objs,
-		res:        &Result{Config: &config.Config{FormatVersion: config.FormatVersion}, Origins: map[string]Ref{}},
+		res:        &Result{Config: &config.Config{FormatVersion: config.FormatVersion}, origins: map[string][]Ref{}},
 		services:   map[string]*corev1.Service{},
 		secrets:    map[string]*corev1.Secret{},
 		slices:     map[string][]*discoveryv1.EndpointSlice{},
@@ -695,7 +718,7 @@ func (t *translator) addRoute(r config.Route, origin Ref, plugins []pluginUse) {
 	c := t.res.Config
 	// Route names must be unique; two Ingresses cannot collide (names
 	// carry namespace and name), one Ingress cannot either (grouping).
-	t.res.Origins[fmt.Sprintf("routes[%d]", len(c.Routes))] = origin
+	t.res.setOrigin("routes", len(c.Routes), origin)
 	c.Routes = append(c.Routes, r)
 	for _, pu := range plugins {
 		p := t.plugin(pu)
@@ -932,7 +955,7 @@ func (t *translator) plugin(pu pluginUse) config.Plugin {
 
 func (t *translator) addPlugin(p config.Plugin, origin Ref) {
 	c := t.res.Config
-	t.res.Origins[fmt.Sprintf("plugins[%d]", len(c.Plugins))] = origin
+	t.res.setOrigin("plugins", len(c.Plugins), origin)
 	c.Plugins = append(c.Plugins, p)
 }
 
@@ -996,7 +1019,7 @@ func (t *translator) backend(from Ref, ns string, b netv1.IngressServiceBackend)
 	t.addService(s, svcRef)
 	t.addUpstream(up, svcRef)
 	for _, target := range t.targets(svc, sp, sa.serviceUpstream) {
-		t.res.Origins[fmt.Sprintf("targets[%d]", len(t.res.Config.Targets))] = svcRef
+		t.res.setOrigin("targets", len(t.res.Config.Targets), svcRef)
 		t.res.Config.Targets = append(t.res.Config.Targets, config.Target{Upstream: upName, Target: target})
 	}
 	for _, pu := range plugins {
@@ -1009,13 +1032,13 @@ func (t *translator) backend(from Ref, ns string, b netv1.IngressServiceBackend)
 
 func (t *translator) addService(s config.Service, origin Ref) {
 	c := t.res.Config
-	t.res.Origins[fmt.Sprintf("services[%d]", len(c.Services))] = origin
+	t.res.setOrigin("services", len(c.Services), origin)
 	c.Services = append(c.Services, s)
 }
 
 func (t *translator) addUpstream(u config.Upstream, origin Ref) {
 	c := t.res.Config
-	t.res.Origins[fmt.Sprintf("upstreams[%d]", len(c.Upstreams))] = origin
+	t.res.setOrigin("upstreams", len(c.Upstreams), origin)
 	c.Upstreams = append(c.Upstreams, u)
 }
 
@@ -1274,7 +1297,7 @@ func (t *translator) tls(ref Ref, ing *netv1.Ingress) {
 		})
 		if ci < 0 {
 			ci = len(t.res.Config.Certificates)
-			t.res.Origins[fmt.Sprintf("certificates[%d]", ci)] = ref
+			t.res.setOrigin("certificates", ci, ref)
 			t.res.Config.Certificates = append(t.res.Config.Certificates, config.Certificate{
 				Cert: string(crt), Key: string(kb), Tags: []string{"k8s-secret:" + sanitize(sk)},
 			})
@@ -1443,7 +1466,7 @@ func (t *translator) consumers() {
 		if kc.Username != "" {
 			users[kc.Username] = ref
 		}
-		t.res.Origins[fmt.Sprintf("consumers[%d]", len(t.res.Config.Consumers))] = ref
+		t.res.setOrigin("consumers", len(t.res.Config.Consumers), ref)
 		t.res.Config.Consumers = append(t.res.Config.Consumers, c)
 		t.programmed[ref] = true
 		for _, pu := range plugins {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -186,4 +187,32 @@ func lineDiff(want, got string) string {
 		}
 	}
 	return "(no line differs)"
+}
+
+// TestOrigin: every entity of the config is pinned on the object the
+// controller excludes when the proxy rejects that entity.
+func TestOrigin(t *testing.T) {
+	objs, opts := loadObjects(t, "testdata/plugins.yaml")
+	res := Translate(objs, opts)
+	tests := []struct {
+		entity   string
+		wantKind string
+		wantOK   bool
+	}{
+		{entity: "routes[0]", wantKind: "Ingress", wantOK: true},
+		{entity: "services[0]", wantKind: "Service", wantOK: true},
+		{entity: "upstreams[0]", wantKind: "Service", wantOK: true},
+		{entity: "plugins[0]", wantKind: "KongPlugin", wantOK: true},
+		{entity: "plugins[" + strconv.Itoa(len(res.Config.Plugins)-1) + "]", wantKind: "KongClusterPlugin", wantOK: true},
+		{entity: "plugins[" + strconv.Itoa(len(res.Config.Plugins)) + "]"},
+		{entity: "routes[-1]"},
+		{entity: "routes"},
+		{entity: "nothing[0]"},
+	}
+	for _, tc := range tests {
+		ref, ok := res.Origin(tc.entity)
+		if ok != tc.wantOK || ref.Kind != tc.wantKind {
+			t.Errorf("Origin(%q) = %v, %v; want kind %q, %v", tc.entity, ref, ok, tc.wantKind, tc.wantOK)
+		}
+	}
 }
