@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"k8s.io/client-go/rest"
+	"k8s.io/klog/v2"
 
 	"github.com/weirproxy/weir/host"
 )
@@ -47,6 +48,9 @@ func StartProxy(ctx context.Context, kube *rest.Config, opts ProxyOptions) (*Pro
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	// client-go logs through klog (leader election, watch errors); send
+	// it to the same logger as everything else.
+	klog.SetSlogLogger(opts.Logger)
 	dir, err := os.MkdirTemp("", "weir-ingress-")
 	if err != nil {
 		return nil, err
