@@ -342,8 +342,12 @@ func (t *translator) routeAnnotations(ref Ref, ann map[string]string) routeAnn {
 		if !ok {
 			return nil
 		}
-		b, err := strconv.ParseBool(strings.TrimSpace(strings.ToLower(v)))
-		if err != nil || (strings.ToLower(v) != "true" && strings.ToLower(v) != "false") {
+		var b bool
+		switch strings.ToLower(strings.TrimSpace(v)) {
+		case "true":
+			b = true
+		case "false":
+		default:
 			bad(k, "%q is not true or false", v)
 			return nil
 		}
@@ -1089,7 +1093,7 @@ func (t *translator) serviceAnnotations(ref Ref, ann map[string]string, s *confi
 	ms("read-timeout", &s.ReadTimeout)
 	ms("write-timeout", &s.WriteTimeout)
 	if _, ok := ann[annPrefix+"retries"]; ok {
-		var n int = -1
+		n := -1
 		ms("retries", &n)
 		if n > 32767 {
 			bad(annPrefix+"retries", "%d is above 32767", n)
