@@ -63,6 +63,7 @@ func TestIngressSemantics(t *testing.T) {
 				pr("/~/v[0-9]+/items", I, "regex"),
 			),
 			rule("*.wild.example.com", pr("/", P, "wild")),
+			rule("*.impl.example.com", pr("/", I, "wild")),
 			rule("exactonly.example.com", pr("/only", E, "exact")),
 		),
 		// A second Ingress adds a path to the same host: rules merge.
@@ -105,6 +106,8 @@ func TestIngressSemantics(t *testing.T) {
 		{"wildcard covers one label", "bar.wild.example.com", "/", 200, "wild"},
 		{"wildcard does not cover two labels", "baz.bar.wild.example.com", "/", 200, "def"},
 		{"wildcard does not cover the bare domain", "wild.example.com", "/", 200, "def"},
+		{"ImplementationSpecific wildcard covers one label", "a.impl.example.com", "/x", 200, "wild"},
+		{"ImplementationSpecific wildcard does not cover two labels", "a.b.impl.example.com", "/x", 200, "def"},
 		{"unknown host goes to the default backend", "other.example.com", "/x", 200, "def"},
 		{"host without a matching path goes to the default backend", "exactonly.example.com", "/other", 200, "def"},
 	}
