@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -137,6 +138,7 @@ func TestDeployManifests(t *testing.T) {
 			IngressClass: "weir", PublishService: "weir-system/weir-proxy", LeaseNamespace: "weir-system", LeaseDuration: 3 * time.Second,
 		},
 		ProxyListen: "127.0.0.1:0", AdminListen: "off", StatusListen: "off",
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
 		t.Fatal(err)

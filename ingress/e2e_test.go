@@ -24,6 +24,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/weirproxy/weir/ingress"
 	"github.com/weirproxy/weir/ingress/kubetest"
@@ -175,28 +176,36 @@ func (k *cluster) endpoints(svc, portName string, pods ...*pod) {
 	k.must(k.cs.DiscoveryV1().EndpointSlices(k.ns).Create(ctx, es, metav1.CreateOptions{}))
 }
 
+// applyIngress creates or updates an Ingress (retrying when the
+// controller's status write raced the update).
 func (k *cluster) applyIngress(ing *netv1.Ingress) {
 	k.t.Helper()
 	ctx := context.Background()
 	ing.Namespace = k.ns
-	cur, err := k.cs.NetworkingV1().Ingresses(k.ns).Get(ctx, ing.Name, metav1.GetOptions{})
-	if err == nil {
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cur, err := k.cs.NetworkingV1().Ingresses(k.ns).Get(ctx, ing.Name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			_, err = k.cs.NetworkingV1().Ingresses(k.ns).Create(ctx, ing, metav1.CreateOptions{})
+			return err
+		}
+		if err != nil {
+			return err
+		}
 		cur.Spec, cur.Annotations = ing.Spec, ing.Annotations
-		k.must(k.cs.NetworkingV1().Ingresses(k.ns).Update(ctx, cur, metav1.UpdateOptions{}))
-		return
+		_, err = k.cs.NetworkingV1().Ingresses(k.ns).Update(ctx, cur, metav1.UpdateOptions{})
+		return err
+	})
+	if err != nil {
+		k.t.Fatal(err)
 	}
-	k.must(k.cs.NetworkingV1().Ingresses(k.ns).Create(ctx, ing, metav1.CreateOptions{}))
 }
 
-func (k *cluster) applyCR(gvr interface{ String() string }, obj map[string]any) {
+// applyCR creates or updates a Kong custom resource in the test namespace
+// (cluster-scoped for KongClusterPlugin).
+func (k *cluster) applyCR(obj map[string]any) {
 	k.t.Helper()
 	u := &unstructured.Unstructured{Object: obj}
 	ctx := context.Background()
-	var gv = map[string]any{
-		"KongPlugin": ingress.KongPluginGVR, "KongClusterPlugin": ingress.KongClusterPluginGVR,
-		"KongConsumer": ingress.KongConsumerGVR, "KongUpstreamPolicy": ingress.KongUpstreamPolicyGVR,
-	}
-	_ = gv
 	res := k.dyn.Resource(ingress.KongPluginGVR)
 	switch u.GetKind() {
 	case "KongClusterPlugin":
@@ -211,12 +220,22 @@ func (k *cluster) applyCR(gvr interface{ String() string }, obj map[string]any) 
 		u.SetNamespace(k.ns)
 		ri = res.Namespace(k.ns)
 	}
-	if cur, err := ri.Get(ctx, u.GetName(), metav1.GetOptions{}); err == nil {
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cur, err := ri.Get(ctx, u.GetName(), metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			_, err = ri.Create(ctx, u, metav1.CreateOptions{})
+			return err
+		}
+		if err != nil {
+			return err
+		}
 		u.SetResourceVersion(cur.GetResourceVersion())
-		k.must(ri.Update(ctx, u, metav1.UpdateOptions{}))
-		return
+		_, err = ri.Update(ctx, u, metav1.UpdateOptions{})
+		return err
+	})
+	if err != nil {
+		k.t.Fatal(err)
 	}
-	k.must(ri.Create(ctx, u, metav1.CreateOptions{}))
 }
 
 // get sends a request through Weir's proxy port.
@@ -498,14 +517,14 @@ func TestE2E(t *testing.T) {
 
 	t.Run("KongPlugin on Ingress and Service, KongClusterPlugin global, bad plugin isolated", func(t *testing.T) {
 		k.t = t
-		k.applyCR(nil, map[string]any{"apiVersion": "configuration.konghq.com/v1", "kind": "KongPlugin",
+		k.applyCR(map[string]any{"apiVersion": "configuration.konghq.com/v1", "kind": "KongPlugin",
 			"metadata": map[string]any{"name": "hdr-route"}, "plugin": wasmPath(t, "headers"), "config": map[string]any{"value": "route"}})
-		k.applyCR(nil, map[string]any{"apiVersion": "configuration.konghq.com/v1", "kind": "KongPlugin",
+		k.applyCR(map[string]any{"apiVersion": "configuration.konghq.com/v1", "kind": "KongPlugin",
 			"metadata": map[string]any{"name": "auth-svc"}, "plugin": wasmPath(t, "auth"),
 			"configFrom": map[string]any{"secretKeyRef": map[string]any{"name": "auth-conf", "key": "conf"}}})
 		k.must(k.cs.CoreV1().Secrets(k.ns).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "auth-conf"},
 			StringData: map[string]string{"conf": `{"keys": ["k-123"]}`}}, metav1.CreateOptions{}))
-		k.applyCR(nil, map[string]any{"apiVersion": "configuration.konghq.com/v1", "kind": "KongPlugin",
+		k.applyCR(map[string]any{"apiVersion": "configuration.konghq.com/v1", "kind": "KongPlugin",
 			"metadata": map[string]any{"name": "broken"}, "plugin": "file:///nonexistent/plugin.wasm"})
 
 		k.startPod("plug-1")
@@ -565,7 +584,7 @@ func TestE2E(t *testing.T) {
 		}
 
 		// A global KongClusterPlugin runs on every route.
-		k.applyCR(nil, map[string]any{"apiVersion": "configuration.konghq.com/v1", "kind": "KongClusterPlugin",
+		k.applyCR(map[string]any{"apiVersion": "configuration.konghq.com/v1", "kind": "KongClusterPlugin",
 			"metadata": map[string]any{"name": "global-hdr", "labels": map[string]any{"global": "true"}, "annotations": map[string]any{"kubernetes.io/ingress.class": "weir"}},
 			"plugin":   wasmPath(t, "headers"), "config": map[string]any{"value": "global"}})
 		k.eventually("global plugin on an unrelated route", func() string {
@@ -590,7 +609,7 @@ func TestE2E(t *testing.T) {
 		k.must(k.cs.CoreV1().Secrets(k.ns).Create(ctx, &corev1.Secret{
 			ObjectMeta: metav1.ObjectMeta{Name: "alice-key", Labels: map[string]string{"konghq.com/credential": "key-auth"}},
 			StringData: map[string]string{"key": "alice-k"}}, metav1.CreateOptions{}))
-		k.applyCR(nil, map[string]any{"apiVersion": "configuration.konghq.com/v1", "kind": "KongConsumer",
+		k.applyCR(map[string]any{"apiVersion": "configuration.konghq.com/v1", "kind": "KongConsumer",
 			"metadata": map[string]any{"name": "alice", "annotations": map[string]any{"kubernetes.io/ingress.class": "weir"}},
 			"username": "alice", "credentials": []any{"alice-key", "missing-secret"}})
 		k.eventually("alice Programmed=False (missing credential)", func() string {
@@ -617,7 +636,7 @@ func TestE2E(t *testing.T) {
 		k.t = t
 		h1, h2, h3 := k.startPod("hash-1"), k.startPod("hash-2"), k.startPod("hash-3")
 		k.service("hashed", 80, "", map[string]string{"konghq.com/upstream-policy": "by-user"}, h1, h2, h3)
-		k.applyCR(nil, map[string]any{"apiVersion": "configuration.konghq.com/v1beta1", "kind": "KongUpstreamPolicy",
+		k.applyCR(map[string]any{"apiVersion": "configuration.konghq.com/v1beta1", "kind": "KongUpstreamPolicy",
 			"metadata": map[string]any{"name": "by-user"},
 			"spec":     map[string]any{"algorithm": "consistent-hashing", "hashOn": map[string]any{"header": "x-user"}}})
 		k.applyIngress(ingressObj("hashed", nil, weir, "", rule("hash.example.com", path("/", P, "hashed", 80))))
