@@ -7,9 +7,9 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"k8s.io/client-go/rest"
-	"k8s.io/klog/v2"
 
 	"github.com/weirproxy/weir/host"
 )
@@ -30,9 +30,13 @@ type ProxyOptions struct {
 type Proxy struct {
 	Server     *host.Server
 	Controller *Controller
-	done       chan error
+	done       chan struct{} // closed when the controller's Run returns
+	runErr     error
 	cancel     context.CancelFunc
 	dir        string
+
+	shutdown    sync.Once
+	shutdownErr error
 }
 
 // emptyConfig is what the proxy holds before the first translation: no
@@ -48,9 +52,6 @@ func StartProxy(ctx context.Context, kube *rest.Config, opts ProxyOptions) (*Pro
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	// client-go logs through klog (leader election, watch errors); send
-	// it to the same logger as everything else.
-	klog.SetSlogLogger(opts.Logger)
 	dir, err := os.MkdirTemp("", "weir-ingress-")
 	if err != nil {
 		return nil, err
@@ -81,13 +82,17 @@ func StartProxy(ctx context.Context, kube *rest.Config, opts ProxyOptions) (*Pro
 		return nil, err
 	}
 	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	p := &Proxy{Server: srv, Controller: ctrl, done: make(chan error, 1), cancel: cancel, dir: dir}
-	go func() { p.done <- ctrl.Run(cctx) }()
+	p := &Proxy{Server: srv, Controller: ctrl, done: make(chan struct{}), cancel: cancel, dir: dir}
+	go func() {
+		p.runErr = ctrl.Run(cctx)
+		close(p.done)
+	}()
 	select {
 	case <-ctrl.Applied():
-	case err := <-p.done:
+	case <-p.done:
 		cancel()
 		os.RemoveAll(dir)
+		err := p.runErr
 		if err == nil {
 			err = errors.New("ingress: controller stopped before the first configuration was applied")
 		}
@@ -106,17 +111,31 @@ func StartProxy(ctx context.Context, kube *rest.Config, opts ProxyOptions) (*Pro
 	return p, nil
 }
 
-// Done returns a channel that receives the controller's exit error.
-func (p *Proxy) Done() <-chan error { return p.done }
+// Done is closed when the controller stops (after Shutdown, or on its
+// own); Err then says why.
+func (p *Proxy) Done() <-chan struct{} { return p.done }
 
-// Shutdown stops the controller and drains the proxy.
-func (p *Proxy) Shutdown(ctx context.Context) error {
-	p.cancel()
+// Err is the controller's exit error, valid once Done is closed.
+func (p *Proxy) Err() error {
 	select {
 	case <-p.done:
-	case <-ctx.Done():
+		return p.runErr
+	default:
+		return nil
 	}
-	err := p.Server.Shutdown(ctx)
-	os.RemoveAll(p.dir)
-	return err
+}
+
+// Shutdown stops the controller and drains the proxy. Calling it again
+// returns the first call's result.
+func (p *Proxy) Shutdown(ctx context.Context) error {
+	p.shutdown.Do(func() {
+		p.cancel()
+		select {
+		case <-p.done:
+		case <-ctx.Done():
+		}
+		p.shutdownErr = p.Server.Shutdown(ctx)
+		os.RemoveAll(p.dir)
+	})
+	return p.shutdownErr
 }

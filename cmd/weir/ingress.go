@@ -13,6 +13,7 @@ import (
 
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
 
 	"github.com/weirproxy/weir/ingress"
 )
@@ -51,6 +52,10 @@ func cmdIngress(args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "weir:", err)
 		return 2
 	}
+	// client-go logs through klog (leader election, watch errors); send
+	// it to the same logger as everything else. Process-wide, so here,
+	// before anything runs.
+	klog.SetSlogLogger(log)
 	var kube *rest.Config
 	if *kubeconfig != "" {
 		kube, err = clientcmd.BuildConfigFromFlags("", *kubeconfig)
@@ -87,10 +92,8 @@ func cmdIngress(args []string, stderr io.Writer) int {
 	log.Info("serving", "proxy", p.Server.ProxyAddr().String(), "class", *class)
 	select {
 	case <-ctx.Done():
-	case err := <-p.Done():
-		if err != nil {
-			log.Error("controller stopped", "err", err)
-		}
+	case <-p.Done():
+		log.Error("controller stopped", "err", p.Err())
 	}
 	log.Info("shutting down: draining in-flight requests")
 	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
