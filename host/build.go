@@ -144,7 +144,7 @@ func build(cfg *config.Config, hash [32]byte, prev *proxy.Snapshot, log *slog.Lo
 			Headers:          cr.Headers,
 			SNIs:             cr.SNIs,
 			RegexPriority:    cr.RegexPriority,
-			WildcardOneLabel: cr.PathType != "",
+			WildcardOneLabel: cr.PathType != "" || cr.OneLabelWildcard,
 		})
 	}
 	tbl, err := router.Compile(rroutes)

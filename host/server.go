@@ -211,6 +211,36 @@ func (s *Server) apply(raw []byte) error {
 	if err != nil {
 		return err
 	}
+	return s.applyPrepared(cfg, raw)
+}
+
+// ApplyConfig is Apply for a configuration built in memory (the
+// Kubernetes translator): it skips decoding; normalize, validate, build
+// and swap are the same, and so is the outcome on error. cfg is
+// normalized in place and must not be used by the caller afterwards.
+func (s *Server) ApplyConfig(cfg *config.Config) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	err := cfg.Normalize()
+	if err == nil {
+		err = cfg.Validate()
+	}
+	if err == nil {
+		err = s.applyPrepared(cfg, nil)
+	}
+	if err != nil {
+		s.reloadsFailed.Add(1)
+		msg := err.Error()
+		s.lastReloadErr.Store(&msg)
+		s.log.Error("configuration rejected; the running one keeps serving", "err", err)
+		return err
+	}
+	s.reloadsOK.Add(1)
+	s.lastReloadErr.Store(nil)
+	return nil
+}
+
+func (s *Server) applyPrepared(cfg *config.Config, raw []byte) error {
 	old := s.h.Snapshot()
 	hash := cfg.Hash()
 	if hash == old.Hash && !s.pl.src.needsRefresh(cfg) {

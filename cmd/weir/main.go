@@ -36,6 +36,7 @@ Usage:
   weir validate FILE
   weir plugin push|pull|inspect ...   (weir plugin help)
   weir conformance PLUGIN.wasm [--config FILE] [--scenarios FILE...] [--format text|json|junit]
+  weir ingress [--kubeconfig FILE] [--ingress-class NAME] [--publish-service NS/NAME] ...
   weir version
 
 Without --config, weir run serves an embedded default config (an echo route
@@ -60,6 +61,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdPlugin(args[1:], stdout, stderr)
 	case "conformance":
 		return cmdConformance(args[1:], stdout, stderr)
+	case "ingress":
+		return cmdIngress(args[1:], stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "weir", version)
 		return 0

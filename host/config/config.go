@@ -156,6 +156,11 @@ type Route struct {
 	// or regex when the path starts with `~`), "Exact" or "Prefix"
 	// (element-wise, as Kubernetes Ingress defines it).
 	PathType string `json:"path_type,omitempty"`
+	// OneLabelWildcard is a Weir field for Ingress semantics: a "*." (or
+	// ".*") wildcard host covers exactly one DNS label, also for routes
+	// without path_type (ImplementationSpecific Ingress paths). Routes
+	// with a path_type always behave this way.
+	OneLabelWildcard bool `json:"one_label_wildcard,omitempty"`
 
 	StripPath               *bool    `json:"strip_path,omitempty"`    // default true
 	PreserveHost            *bool    `json:"preserve_host,omitempty"` // default false
