@@ -66,8 +66,8 @@ func startWeirLogged(t testing.TB, yamlText string) (*host.Server, *logBuf) {
 		t.Fatal(err)
 	}
 	srv, err := host.New(host.Options{
-		ConfigPath:   path,
-		ProxyListen:  "127.0.0.1:0",
+		ConfigPath:  path,
+		ProxyListen: "127.0.0.1:0", HTTPSListen: "off",
 		AdminListen:  "127.0.0.1:0",
 		StatusListen: "127.0.0.1:0",
 		Logger:       slog.New(slog.NewTextHandler(io.MultiWriter(lb, logSink(t)), &slog.HandlerOptions{Level: slog.LevelDebug})),

@@ -59,7 +59,7 @@ services:
 	}
 	logs := &syncBuffer{}
 	srv, err := host.New(host.Options{
-		ConfigPath: path, ProxyListen: "127.0.0.1:0", AdminListen: "127.0.0.1:0", StatusListen: "127.0.0.1:0",
+		ConfigPath: path, ProxyListen: "127.0.0.1:0", HTTPSListen: "off", AdminListen: "127.0.0.1:0", StatusListen: "127.0.0.1:0",
 		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
 	if err != nil {

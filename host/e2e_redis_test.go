@@ -178,7 +178,7 @@ func startWeirProcess(t testing.TB, bin, cfg string) *weirProcess {
 	}
 	proxyAddr, adminAddr, statusAddr := freeAddr(t), freeAddr(t), freeAddr(t)
 	cmd := exec.Command(bin, "run", "--config", path, "--proxy-listen", proxyAddr,
-		"--admin-listen", adminAddr, "--status-listen", statusAddr, "--watch-interval", "0")
+		"--https-listen", "off", "--admin-listen", adminAddr, "--status-listen", statusAddr, "--watch-interval", "0")
 	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

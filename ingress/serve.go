@@ -18,9 +18,9 @@ import (
 // filled in) and the proxy's listeners.
 type ProxyOptions struct {
 	Controller ControllerOptions
-	// Listen addresses of the proxy, admin and status listeners (host
-	// defaults when empty; "off" disables admin or status).
-	ProxyListen, AdminListen, StatusListen string
+	// Listen addresses of the proxy, HTTPS, admin and status listeners
+	// (host defaults when empty; "off" disables HTTPS, admin or status).
+	ProxyListen, HTTPSListen, AdminListen, StatusListen string
 	Version                                string
 	Logger                                 *slog.Logger
 }
@@ -62,7 +62,8 @@ func StartProxy(ctx context.Context, kube *rest.Config, opts ProxyOptions) (*Pro
 		return nil, err
 	}
 	srv, err := host.New(host.Options{
-		ConfigPath: path, ProxyListen: opts.ProxyListen, AdminListen: opts.AdminListen, StatusListen: opts.StatusListen,
+		ConfigPath: path, ProxyListen: opts.ProxyListen, HTTPSListen: opts.HTTPSListen,
+		AdminListen: opts.AdminListen, StatusListen: opts.StatusListen,
 		Logger: opts.Logger, Version: opts.Version,
 	})
 	if err != nil {

@@ -77,7 +77,7 @@ func TestIngressCommand(t *testing.T) {
 	status := freeAddr(t)
 	cmd := exec.Command(bin, "ingress", "--kubeconfig", env.Kubeconfig, "--ingress-class", "cli",
 		"--publish-status-address", "192.0.2.7", "--election-namespace", "default",
-		"--proxy-listen", "127.0.0.1:0", "--admin-listen", "off", "--status-listen", status)
+		"--proxy-listen", "127.0.0.1:0", "--https-listen", "off", "--admin-listen", "off", "--status-listen", status)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {

@@ -173,7 +173,7 @@ services:
 		if code, out, errOut := runCLI(t, "validate", cfg); code != 0 {
 			t.Fatalf("validate: %s%s", out, errOut)
 		}
-		srv, err := host.New(host.Options{ConfigPath: cfg, ProxyListen: "127.0.0.1:0", AdminListen: "off", StatusListen: "off",
+		srv, err := host.New(host.Options{ConfigPath: cfg, ProxyListen: "127.0.0.1:0", HTTPSListen: "off", AdminListen: "off", StatusListen: "off",
 			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 		if err != nil {
 			t.Fatal(err)

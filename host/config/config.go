@@ -65,21 +65,21 @@ type Weir struct {
 	// messages and `Server: weir` to responses that lack one.
 	ServerTokens *bool `json:"server_tokens,omitempty"`
 
-	Compression Compression `json:"compression,omitempty"`
+	Compression Compression `json:"compression,omitzero"`
 
 	// ShutdownTimeout bounds how long graceful shutdown waits for
 	// in-flight requests, in milliseconds. Default 30000.
 	ShutdownTimeout int `json:"shutdown_timeout,omitempty"`
 
 	// Modules configures fetching plugin modules (oci://, https://).
-	Modules Modules `json:"modules,omitempty"`
+	Modules Modules `json:"modules,omitzero"`
 
 	// Observability: metrics, tracing, access log, latency headers
 	// (observability.go).
-	Metrics        Metrics        `json:"metrics,omitempty"`
+	Metrics        Metrics        `json:"metrics,omitzero"`
 	Tracing        *Tracing       `json:"tracing,omitempty"`
 	AccessLog      *AccessLog     `json:"access_log,omitempty"`
-	LatencyHeaders LatencyHeaders `json:"latency_headers,omitempty"`
+	LatencyHeaders LatencyHeaders `json:"latency_headers,omitzero"`
 	// HTTPSListen is the TLS proxy listener (Kong's 8443), "off" to
 	// disable it. Flags and WEIR_HTTPS_LISTEN override it.
 	HTTPSListen string `json:"https_listen,omitempty"`

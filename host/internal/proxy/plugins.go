@@ -98,6 +98,15 @@ func (c *chain) bufferRequestBody(i int, s *wasm.HTTPStream) (abi.Action, error)
 	if i < 64 {
 		c.bodySeen |= 1 << i
 	}
+	return act, err
+}
+
+// applyBufferedBody makes the body bufferRequestBody read (as the plugin
+// left it) the request's body, for the other plugins and the upstream.
+// It runs once the plugin has resumed: until then a callout response may
+// still rewrite the body or the headers, on another goroutine.
+func (c *chain) applyBufferedBody() {
+	hs, r := &c.host, c.host.r
 	nb := hs.reqBody
 	hs.reqBody, hs.reqOut = nil, false
 	r.Body = io.NopCloser(bytes.NewReader(nb))
@@ -107,7 +116,6 @@ func (c *chain) bufferRequestBody(i int, s *wasm.HTTPStream) (abi.Action, error)
 			r.Header.Set("Content-Length", strconv.Itoa(len(nb)))
 		}
 	}
-	return act, err
 }
 
 // errBodyOverCap: a body read ahead for a plugin exceeds the buffer cap.
@@ -381,12 +389,14 @@ func (h *Handler) startChain(w http.ResponseWriter, r *http.Request, x *exchange
 			c.streams[i] = s
 			var act abi.Action
 			act, err = s.OnRequestHeaders(len(r.Header)+4, eos)
-			if err == nil && act != abi.ActionContinue && c.host.local == nil && !eos && !c.bodyBuffered {
+			buffered := false
+			if err == nil && act != abi.ActionContinue && c.host.local == nil && !eos && !c.bodyBuffered && s.PendingCallouts() == 0 {
 				// Envoy semantics: a filter that stops in headers still
 				// gets the body; Weir buffers it now so the plugin can
 				// decide (e.g. key-auth's key_in_body) before the request
 				// head goes upstream.
 				act, err = c.bufferRequestBody(i, s)
+				buffered = true
 				if err == nil && act == abi.ActionContinue && s.PendingCallouts() > 0 {
 					// Continuing from the body phase resumes the headers
 					// (Envoy), but never past a callout the plugin is
@@ -397,6 +407,9 @@ func (h *Handler) startChain(w http.ResponseWriter, r *http.Request, x *exchange
 			}
 			if err == nil && act != abi.ActionContinue && c.host.local == nil {
 				err = c.waitResume(fw, s)
+			}
+			if buffered {
+				c.applyBufferedBody()
 			}
 		}
 		c.phaseEnd(i, telemetry.PhaseRequestHeaders, t0, sp, err)
