@@ -21,8 +21,8 @@ type ProxyOptions struct {
 	// Listen addresses of the proxy, HTTPS, admin and status listeners
 	// (host defaults when empty; "off" disables HTTPS, admin or status).
 	ProxyListen, HTTPSListen, AdminListen, StatusListen string
-	Version                                string
-	Logger                                 *slog.Logger
+	Version                                             string
+	Logger                                              *slog.Logger
 }
 
 // Proxy is `weir ingress`: a controller and the proxy it configures, in

@@ -29,7 +29,7 @@ type Config struct {
 	Info      json.RawMessage `json:"_info,omitempty"`
 	Workspace string          `json:"_workspace,omitempty"`
 
-	Weir Weir `json:"weir,omitempty"`
+	Weir Weir `json:"weir,omitzero"`
 
 	Services     []Service     `json:"services,omitempty"`
 	Routes       []Route       `json:"routes,omitempty"`
