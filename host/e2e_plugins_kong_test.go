@@ -16,13 +16,14 @@ import (
 )
 
 // Behaviour tests of the reference plugins in plugins-src/ (Kong bundled
-// plugin equivalents) through real HTTP requests to Weir. The modules are
-// referenced by file:// (their built-in Kong names are wired separately);
-// each plugin entry gives Kong's priority explicitly.
+// plugin equivalents) through real HTTP requests to Weir. The plugins are
+// built-ins, named by their Kong names (so every config also passes the
+// plugin's schema.json); each plugin entry gives Kong's priority
+// explicitly.
 
-// kongPlugin is the file:// reference of plugins-src/<name>/<name>.wasm.
-func kongPlugin(t testing.TB, name string) string {
-	return moduleRef(t, "plugins-src/"+name+"/"+name+".wasm")
+// kongPlugin is the config name of the built-in plugin: its Kong name.
+func kongPlugin(_ testing.TB, name string) string {
+	return name
 }
 
 // kongRoutes starts Weir with one service on be and one route per entry of

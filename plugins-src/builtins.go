@@ -8,7 +8,7 @@
 // phases, whether it can be consumer-scoped), schema.json (a JSON Schema
 // for its config, checked at load time), the Go sources, and
 // plugin.wasm.zst, the module built from them by
-// `go tool task plugins:build` and compressed with zstd. The embedded set
+// `go tool task builtins:build` and compressed with zstd. The embedded set
 // is whatever directories carry those three files, so a new plugin needs
 // no registration.
 package builtins

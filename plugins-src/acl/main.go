@@ -3,7 +3,7 @@
 // earlier plugin by its acl groups (weir.consumer.groups), and tells the
 // upstream the consumer's groups in X-Consumer-Groups.
 //
-// Build: go tool task plugins:build (see plugins-src/README.md).
+// Build: go tool task builtins:build (see plugins-src/README.md).
 package main
 
 import (

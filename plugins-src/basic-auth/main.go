@@ -4,7 +4,7 @@
 // checks the password against the salted SHA-256 the host stores, in
 // constant time.
 //
-// Build: go tool task plugins:build (see plugins-src/README.md).
+// Build: go tool task builtins:build (see plugins-src/README.md).
 package main
 
 import (

@@ -6,7 +6,7 @@
 // one User-Agent header is refused 400 "Only one User-Agent header
 // allowed"; no User-Agent passes.
 //
-// Build (from the repository root; go tool task plugins:go builds all):
+// Build (from the repository root; go tool task builtins:build builds all):
 //
 //	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -o plugins-src/bot-detection/bot-detection.wasm ./plugins-src/bot-detection
 package main

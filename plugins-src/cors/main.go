@@ -7,7 +7,7 @@
 // -Expose-Headers on the response. The plugin never rejects a request.
 // See README.md for the configuration and Kong's rules it follows.
 //
-// Build (from the repository root; go tool task plugins:go builds all):
+// Build (from the repository root; go tool task builtins:build builds all):
 //
 //	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -o plugins-src/cors/cors.wasm ./plugins-src/cors
 package main

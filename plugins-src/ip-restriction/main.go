@@ -6,7 +6,7 @@
 // Kong's error JSON, status config.status (default 403) and message
 // config.message (default "IP address not allowed: <ip>").
 //
-// Build (from the repository root; go tool task plugins:go builds all):
+// Build (from the repository root; go tool task builtins:build builds all):
 //
 //	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -o plugins-src/ip-restriction/ip-restriction.wasm ./plugins-src/ip-restriction
 package main

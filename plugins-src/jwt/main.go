@@ -5,7 +5,7 @@
 // PS256/384/512, ES256/384/512, EdDSA) and the registered claims, and
 // authenticates the stream as the credential's consumer.
 //
-// Build: go tool task plugins:build (see plugins-src/README.md).
+// Build: go tool task builtins:build (see plugins-src/README.md).
 package main
 
 import (

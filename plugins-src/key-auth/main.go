@@ -3,7 +3,7 @@
 // in a header, the query string or the body, looks up its consumer through
 // weir.consumer_lookup and authenticates the stream with weir.set_consumer.
 //
-// Build: go tool task plugins:build (see plugins-src/README.md).
+// Build: go tool task builtins:build (see plugins-src/README.md).
 package main
 
 import (

@@ -17,7 +17,7 @@
 // every instance of the plugin's pool sees the same cache; see cache.go
 // for the size bound.
 //
-// Build (from the repository root; go tool task plugins:go builds all):
+// Build (from the repository root; go tool task builtins:build builds all):
 //
 //	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -o plugins-src/proxy-cache/proxy-cache.wasm ./plugins-src/proxy-cache
 package main

@@ -4,7 +4,7 @@
 // (weir.counter_incr): in process memory for policy local, in Redis for
 // policy redis, shared by every Weir process using that server.
 //
-// Build: go tool task plugins:build (see plugins-src/README.md).
+// Build: go tool task builtins:build (see plugins-src/README.md).
 package main
 
 import (

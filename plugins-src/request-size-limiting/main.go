@@ -7,7 +7,7 @@
 // with require_content_length, a request without a valid Content-Length
 // is answered 411 "A valid Content-Length header is required".
 //
-// Build (from the repository root; go tool task plugins:go builds all):
+// Build (from the repository root; go tool task builtins:build builds all):
 //
 //	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -o plugins-src/request-size-limiting/request-size-limiting.wasm ./plugins-src/request-size-limiting
 package main

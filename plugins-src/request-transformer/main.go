@@ -9,7 +9,7 @@
 // value containing one is refused at configuration time (Kong with
 // untrusted_lua = off refuses it per request). See README.md.
 //
-// Build (from the repository root; go tool task plugins:go builds all):
+// Build (from the repository root; go tool task builtins:build builds all):
 //
 //	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -o plugins-src/request-transformer/request-transformer.wasm ./plugins-src/request-transformer
 package main

@@ -6,7 +6,7 @@
 // present), add (only if absent), append. json_types casts the values of
 // replace/add/append.json entry by entry (boolean, number or string).
 //
-// Build (from the repository root; go tool task plugins:go builds all):
+// Build (from the repository root; go tool task builtins:build builds all):
 //
 //	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -o plugins-src/response-transformer/response-transformer.wasm ./plugins-src/response-transformer
 package main
