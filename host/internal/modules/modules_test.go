@@ -461,7 +461,9 @@ func TestHTTPSFetch(t *testing.T) {
 		switch r.URL.Path {
 		case "/hang":
 			<-r.Context().Done()
-			return
+			// Never answer (a plain return would send an empty 200 that a
+			// retry on a loaded machine could read).
+			panic(http.ErrAbortHandler)
 		case "/text":
 			w.Write([]byte("hello"))
 			return
