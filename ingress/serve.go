@@ -63,7 +63,7 @@ func StartProxy(ctx context.Context, kube *rest.Config, opts ProxyOptions) (*Pro
 	}
 	srv, err := host.New(host.Options{
 		ConfigPath: path, ProxyListen: opts.ProxyListen, AdminListen: opts.AdminListen, StatusListen: opts.StatusListen,
-		Logger: opts.Logger, Version: opts.Version,
+		Logger: opts.Logger, Version: opts.Version, KubeConfig: kube,
 	})
 	if err != nil {
 		os.RemoveAll(dir)
