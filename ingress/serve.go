@@ -21,8 +21,11 @@ type ProxyOptions struct {
 	// Listen addresses of the proxy, admin and status listeners (host
 	// defaults when empty; "off" disables admin or status).
 	ProxyListen, AdminListen, StatusListen string
-	Version                                string
-	Logger                                 *slog.Logger
+	// HTTPSListen is the HTTPS listener (host default when empty; "off"
+	// disables it).
+	HTTPSListen string
+	Version     string
+	Logger      *slog.Logger
 }
 
 // Proxy is `weir ingress`: a controller and the proxy it configures, in
@@ -62,7 +65,7 @@ func StartProxy(ctx context.Context, kube *rest.Config, opts ProxyOptions) (*Pro
 		return nil, err
 	}
 	srv, err := host.New(host.Options{
-		ConfigPath: path, ProxyListen: opts.ProxyListen, AdminListen: opts.AdminListen, StatusListen: opts.StatusListen,
+		ConfigPath: path, ProxyListen: opts.ProxyListen, HTTPSListen: opts.HTTPSListen, AdminListen: opts.AdminListen, StatusListen: opts.StatusListen,
 		Logger: opts.Logger, Version: opts.Version, KubeConfig: kube,
 	})
 	if err != nil {
