@@ -54,11 +54,12 @@ func TestTranslateTLSLastGood(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			pt := netv1.PathTypePrefix
+			pt, class := netv1.PathTypePrefix, "weir"
 			ing := &netv1.Ingress{
 				ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "ns"},
 				Spec: netv1.IngressSpec{
-					TLS: []netv1.IngressTLS{{Hosts: []string{"a.test"}, SecretName: "tls"}},
+					IngressClassName: &class,
+					TLS:              []netv1.IngressTLS{{Hosts: []string{"a.test"}, SecretName: "tls"}},
 					Rules: []netv1.IngressRule{{Host: "a.test", IngressRuleValue: netv1.IngressRuleValue{HTTP: &netv1.HTTPIngressRuleValue{
 						Paths: []netv1.HTTPIngressPath{{Path: "/", PathType: &pt, Backend: netv1.IngressBackend{Service: &netv1.IngressServiceBackend{Name: "svc", Port: netv1.ServiceBackendPort{Number: 80}}}}},
 					}}}},
