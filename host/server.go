@@ -26,6 +26,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"k8s.io/client-go/rest"
+
 	"github.com/weirproxy/weir/host/config"
 	"github.com/weirproxy/weir/host/internal/admin"
 	"github.com/weirproxy/weir/host/internal/h1server"
@@ -64,6 +66,10 @@ type Options struct {
 	// ACMERenewCheckInterval is how often ACME certificates are checked
 	// for renewal (default 10 minutes; tests shorten it).
 	ACMERenewCheckInterval time.Duration
+	// KubeConfig is the Kubernetes client config for
+	// weir.acme.storage type kubernetes when the storage names no
+	// kubeconfig file (`weir ingress` passes its own); nil: in-cluster.
+	KubeConfig *rest.Config
 }
 
 // Server is a running Weir.
@@ -129,7 +135,7 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	tm, err := tlsacme.New(tlsacme.Options{Logger: opts.Logger, RenewCheckInterval: opts.ACMERenewCheckInterval, KubeStorage: kubeStorage})
+	tm, err := tlsacme.New(tlsacme.Options{Logger: opts.Logger, RenewCheckInterval: opts.ACMERenewCheckInterval, KubeStorage: opts.kubeStorage})
 	if err != nil {
 		return nil, err
 	}

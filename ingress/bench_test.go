@@ -97,7 +97,7 @@ func BenchmarkApplyChange10k(b *testing.B) {
 	if err := os.WriteFile(path, []byte(emptyConfig), 0o600); err != nil {
 		b.Fatal(err)
 	}
-	srv, err := host.New(host.Options{ConfigPath: path, ProxyListen: "127.0.0.1:0", HTTPSListen: "off", AdminListen: "off", StatusListen: "off",
+	srv, err := host.New(host.Options{ConfigPath: path, ProxyListen: "127.0.0.1:0", HTTPSListen: "127.0.0.1:0", AdminListen: "off", StatusListen: "off",
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		b.Fatal(err)

@@ -99,7 +99,8 @@ type Controller struct {
 	leader   atomic.Bool
 	applied  chan struct{} // closed after the first successful apply
 	once     sync.Once
-	lastRaw  [32]byte // fingerprint of the input last applied
+	lastRaw  [32]byte           // fingerprint of the input last applied
+	lastTLS  map[string]TLSPair // TLS Secrets' pairs last applied (LastGoodTLS)
 	lastRes  *Result
 	lastExcl string
 	seenFail map[string]bool
@@ -484,7 +485,7 @@ func (c *Controller) sync(ctx context.Context) {
 			applyErr = nil
 			break
 		}
-		res = Translate(objs, Options{IngressClass: c.opts.IngressClass, Excluded: excluded})
+		res = Translate(objs, Options{IngressClass: c.opts.IngressClass, Excluded: excluded, LastGoodTLS: c.lastTLS})
 		if c.opts.ApplyConfig != nil {
 			applyErr = c.opts.ApplyConfig(res.Config)
 		} else {
@@ -498,6 +499,7 @@ func (c *Controller) sync(ctx context.Context) {
 		if applyErr == nil {
 			c.lastRaw = sum
 			c.lastRes = res
+			c.lastTLS = res.TLS
 			c.mu.Lock()
 			c.stats.Syncs++
 			c.stats.Applies++

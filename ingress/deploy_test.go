@@ -137,7 +137,7 @@ func TestDeployManifests(t *testing.T) {
 		Controller: ingress.ControllerOptions{
 			IngressClass: "weir", PublishService: "weir-system/weir-proxy", LeaseNamespace: "weir-system", LeaseDuration: 3 * time.Second,
 		},
-		ProxyListen: "127.0.0.1:0", HTTPSListen: "off", AdminListen: "off", StatusListen: "off",
+		ProxyListen: "127.0.0.1:0", AdminListen: "off", StatusListen: "off", HTTPSListen: "127.0.0.1:0",
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {

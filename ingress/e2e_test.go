@@ -111,7 +111,7 @@ func newCluster(t *testing.T) *cluster {
 			LeaseDuration:        3 * time.Second,
 			Debounce:             20 * time.Millisecond,
 		},
-		ProxyListen: "127.0.0.1:0", HTTPSListen: "off", AdminListen: "off", StatusListen: "127.0.0.1:0",
+		ProxyListen: "127.0.0.1:0", AdminListen: "off", StatusListen: "127.0.0.1:0", HTTPSListen: "127.0.0.1:0",
 		Logger: log,
 	})
 	if err != nil {

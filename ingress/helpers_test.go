@@ -103,7 +103,7 @@ func startWeirWith(t testing.TB, res *Result) *host.Server {
 	if err := os.WriteFile(path, raw, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := host.New(host.Options{ConfigPath: path, ProxyListen: "127.0.0.1:0", HTTPSListen: "off", AdminListen: "off", StatusListen: "off", Logger: testLogger(t)})
+	srv, err := host.New(host.Options{ConfigPath: path, ProxyListen: "127.0.0.1:0", HTTPSListen: "127.0.0.1:0", AdminListen: "off", StatusListen: "off", Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,7 +37,7 @@ func TestLeaderElection(t *testing.T) {
 		p, err := ingress.StartProxy(sctx, env.Config, ingress.ProxyOptions{
 			Controller: ingress.ControllerOptions{IngressClass: "weir", PublishStatusAddress: []string{addr},
 				LeaseNamespace: "default", Identity: id, LeaseDuration: 2 * time.Second},
-			ProxyListen: "127.0.0.1:0", HTTPSListen: "off", AdminListen: "off", StatusListen: "off",
+			ProxyListen: "127.0.0.1:0", AdminListen: "off", StatusListen: "off", HTTPSListen: "127.0.0.1:0",
 			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		})
 		if err != nil {

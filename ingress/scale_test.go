@@ -125,7 +125,7 @@ func BenchmarkScale(b *testing.B) {
 	defer cancel()
 	p, err := ingress.StartProxy(sctx, env.Config, ingress.ProxyOptions{
 		Controller:  ingress.ControllerOptions{IngressClass: cls, PublishStatusAddress: []string{"203.0.113.1"}, LeaseNamespace: "default"},
-		ProxyListen: "127.0.0.1:0", HTTPSListen: "off", AdminListen: "off", StatusListen: "off",
+		ProxyListen: "127.0.0.1:0", AdminListen: "off", StatusListen: "off", HTTPSListen: "127.0.0.1:0",
 	})
 	if err != nil {
 		b.Fatal(err)

@@ -18,11 +18,14 @@ import (
 // filled in) and the proxy's listeners.
 type ProxyOptions struct {
 	Controller ControllerOptions
-	// Listen addresses of the proxy, HTTPS, admin and status listeners
-	// (host defaults when empty; "off" disables HTTPS, admin or status).
-	ProxyListen, HTTPSListen, AdminListen, StatusListen string
-	Version                                             string
-	Logger                                              *slog.Logger
+	// Listen addresses of the proxy, admin and status listeners (host
+	// defaults when empty; "off" disables admin or status).
+	ProxyListen, AdminListen, StatusListen string
+	// HTTPSListen is the HTTPS listener (host default when empty; "off"
+	// disables it).
+	HTTPSListen string
+	Version     string
+	Logger      *slog.Logger
 }
 
 // Proxy is `weir ingress`: a controller and the proxy it configures, in
@@ -62,9 +65,8 @@ func StartProxy(ctx context.Context, kube *rest.Config, opts ProxyOptions) (*Pro
 		return nil, err
 	}
 	srv, err := host.New(host.Options{
-		ConfigPath: path, ProxyListen: opts.ProxyListen, HTTPSListen: opts.HTTPSListen,
-		AdminListen: opts.AdminListen, StatusListen: opts.StatusListen,
-		Logger: opts.Logger, Version: opts.Version,
+		ConfigPath: path, ProxyListen: opts.ProxyListen, HTTPSListen: opts.HTTPSListen, AdminListen: opts.AdminListen, StatusListen: opts.StatusListen,
+		Logger: opts.Logger, Version: opts.Version, KubeConfig: kube,
 	})
 	if err != nil {
 		os.RemoveAll(dir)

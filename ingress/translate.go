@@ -62,6 +62,17 @@ type Options struct {
 	// controller fills it with objects whose entities the runtime
 	// rejected, so the rest of the cluster's config still applies).
 	Excluded map[Ref]string
+	// LastGoodTLS holds, by Secret ("namespace/name"), the last valid
+	// certificate and key of each TLS Secret (a previous Result's TLS): a
+	// Secret whose data turns invalid keeps serving that pair, with a
+	// failure naming it, instead of losing its hosts' certificate.
+	LastGoodTLS map[string]TLSPair
+}
+
+// TLSPair is the PEM certificate chain and key of a kubernetes.io/tls
+// Secret.
+type TLSPair struct {
+	Cert, Key []byte
 }
 
 // Ref identifies a Kubernetes object.
@@ -111,6 +122,9 @@ type Result struct {
 	// Ingresses are the Ingresses of Weir's class (status is written to
 	// these and only these).
 	Ingresses []Ref `json:"ingresses,omitempty"`
+	// TLS holds the certificate and key served for each TLS Secret
+	// ("namespace/name"), for the next translation's LastGoodTLS.
+	TLS map[string]TLSPair `json:"-"`
 	// origins holds, per entity kind ("routes"), the object answerable
 	// for each entity by index (the Ingress of a route, the KongPlugin of
 	// a plugin, the Service of an upstream); see Origin.
@@ -190,7 +204,7 @@ func Translate(objs *Objects, opts Options) *Result {
 	t := &translator{
 		opts:       opts,
 		objs:       objs,
-		res:        &Result{Config: &config.Config{FormatVersion: config.FormatVersion}, origins: map[string][]Ref{}},
+		res:        &Result{Config: &config.Config{FormatVersion: config.FormatVersion}, origins: map[string][]Ref{}, TLS: map[string]TLSPair{}},
 		services:   map[string]*corev1.Service{},
 		secrets:    map[string]*corev1.Secret{},
 		slices:     map[string][]*discoveryv1.EndpointSlice{},
@@ -1293,9 +1307,15 @@ func (t *translator) tls(ref Ref, ing *netv1.Ingress) {
 		}
 		crt, kb := s.Data[corev1.TLSCertKey], s.Data[corev1.TLSPrivateKeyKey]
 		if _, err := tls.X509KeyPair(crt, kb); err != nil {
-			t.fail(ref, f+".secretName", ReasonInvalid, "Secret %s: %v", sk, err)
-			continue
+			prev, ok := t.opts.LastGoodTLS[sk]
+			if !ok {
+				t.fail(ref, f+".secretName", ReasonInvalid, "Secret %s: %v", sk, err)
+				continue
+			}
+			t.fail(ref, f+".secretName", ReasonInvalid, "Secret %s: %v (its last good certificate keeps serving)", sk, err)
+			crt, kb = prev.Cert, prev.Key
 		}
+		t.res.TLS[sk] = TLSPair{Cert: crt, Key: kb}
 		ci := slices.IndexFunc(t.res.Config.Certificates, func(c config.Certificate) bool {
 			return slices.Contains(c.Tags, "k8s-secret:"+sanitize(sk))
 		})

@@ -39,8 +39,8 @@ func cmdIngress(args []string, stderr io.Writer) int {
 	publishAddr := fs.String("publish-status-address", os.Getenv("WEIR_PUBLISH_STATUS_ADDRESS"), "comma-separated IPs or host names for Ingress status (overrides --publish-service)")
 	leaseNS := fs.String("election-namespace", os.Getenv("POD_NAMESPACE"), "namespace of the status-writer Lease (default $POD_NAMESPACE or default)")
 	proxyListen := fs.String("proxy-listen", os.Getenv("WEIR_PROXY_LISTEN"), "proxy listen address (default 0.0.0.0:8000)")
+	httpsListen := fs.String("https-listen", os.Getenv("WEIR_HTTPS_LISTEN"), "HTTPS listen address, \"off\" to disable (default 0.0.0.0:8443)")
 	adminListen := fs.String("admin-listen", envOr("WEIR_ADMIN_LISTEN", "127.0.0.1:8001"), "admin API listen address")
-	httpsListen := fs.String("https-listen", os.Getenv("WEIR_HTTPS_LISTEN"), "HTTPS proxy listen address (default 0.0.0.0:8443; off disables it)")
 	statusListen := fs.String("status-listen", os.Getenv("WEIR_STATUS_LISTEN"), "status/probe listen address (default 0.0.0.0:8100)")
 	debounce := fs.Duration("sync-debounce", 50*time.Millisecond, "coalesce changes arriving within this window")
 	logLevel := fs.String("log-level", envOr("WEIR_LOG_LEVEL", "info"), "debug, info, warn or error")
@@ -83,7 +83,7 @@ func cmdIngress(args []string, stderr io.Writer) int {
 			IngressClass: *class, WatchNamespace: *watchNS, PublishService: *publishSvc,
 			PublishStatusAddress: addrs, LeaseNamespace: *leaseNS, Debounce: *debounce,
 		},
-		ProxyListen: *proxyListen, HTTPSListen: *httpsListen, AdminListen: *adminListen, StatusListen: *statusListen,
+		ProxyListen: *proxyListen, AdminListen: *adminListen, StatusListen: *statusListen, HTTPSListen: *httpsListen,
 		Version: version, Logger: log,
 	})
 	if err != nil {

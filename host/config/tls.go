@@ -66,8 +66,12 @@ type ACMEStorage struct {
 	// Path is the directory for type file.
 	Path string `json:"path,omitempty"`
 	// Namespace holds the Secrets and Leases for type kubernetes.
-	// Default: the pod's namespace.
+	// Default: the pod's namespace (or the kubeconfig context's).
 	Namespace string `json:"namespace,omitempty"`
+	// Kubeconfig is a kubeconfig file for type kubernetes, for Weir
+	// running outside the cluster. Default: the client config Weir was
+	// given (`weir ingress --kubeconfig`), else the in-cluster one.
+	Kubeconfig string `json:"kubeconfig,omitempty"`
 }
 
 // ACME challenge types.
@@ -167,6 +171,9 @@ func (v *validator) acme(a *ACME) {
 		case "", "file":
 			if s.Namespace != "" {
 				v.errs.add(p+"storage.namespace", "only for type kubernetes")
+			}
+			if s.Kubeconfig != "" {
+				v.errs.add(p+"storage.kubeconfig", "only for type kubernetes")
 			}
 		case "kubernetes":
 			if s.Path != "" {

@@ -47,6 +47,7 @@ services:
 		{name: "trailing wildcard on-demand", doc: "weir:\n  acme: {on_demand: {allow: [\"example.*\"]}}\n", wantPath: "weir.acme.on_demand.allow[0]", wantMsg: "any TLD"},
 		{name: "unknown storage", doc: "weir:\n  acme: {storage: {type: s3}}\n", wantPath: "weir.acme.storage.type", wantMsg: "invalid type"},
 		{name: "path for kubernetes storage", doc: "weir:\n  acme: {storage: {type: kubernetes, path: /x}}\n", wantPath: "weir.acme.storage.path", wantMsg: "only for type file"},
+		{name: "kubeconfig for file storage", doc: "weir:\n  acme: {storage: {kubeconfig: /k}}\n", wantPath: "weir.acme.storage.kubeconfig", wantMsg: "only for type kubernetes"},
 		{name: "ratio out of range", doc: "weir:\n  acme: {renewal_window_ratio: 1.5}\n", wantPath: "weir.acme.renewal_window_ratio", wantMsg: "out of range"},
 	}
 	for _, tc := range tests {

@@ -50,7 +50,7 @@ type Options struct {
 	RenewCheckInterval time.Duration
 	// KubeStorage makes the storage for weir.acme.storage.type
 	// kubernetes; nil makes that type an error.
-	KubeStorage func(namespace string) (certmagic.Storage, error)
+	KubeStorage func(s *config.ACMEStorage) (certmagic.Storage, error)
 }
 
 // Manager selects certificates for the HTTPS listener and runs ACME.
@@ -413,7 +413,7 @@ func (m *Manager) storage(s *config.ACMEStorage) (certmagic.Storage, error) {
 		if m.opts.KubeStorage == nil {
 			return nil, errors.New("storage.type kubernetes is only available when Weir runs in Kubernetes")
 		}
-		return m.opts.KubeStorage(s.Namespace)
+		return m.opts.KubeStorage(s)
 	}
 	path := ""
 	if s != nil {

@@ -10,22 +10,43 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
 )
 
-// These tests use client-go's fake clientset: fast checks of the
-// storage semantics. The two-replica test against a real kube-apiserver
-// lives with the ingress test harness.
+// The Test* functions here run the storage cases on client-go's fake
+// clientset: fast checks of the semantics. kube_test.go runs the same
+// cases against a real kube-apiserver and etcd.
 
-func newPair(t *testing.T) (*Storage, *Storage) {
-	t.Helper()
-	c := fake.NewSimpleClientset()
-	a := &Storage{Client: c, Namespace: "weir", Identity: "replica-a", PollInterval: 10 * time.Millisecond}
-	b := &Storage{Client: c, Namespace: "weir", Identity: "replica-b", PollInterval: 10 * time.Millisecond}
+// pairFunc makes two replicas sharing one namespace.
+type pairFunc func(t *testing.T) (*Storage, *Storage)
+
+// pairOn makes two replicas on client c in namespace ns.
+func pairOn(c kubernetes.Interface, ns string) (*Storage, *Storage) {
+	a := &Storage{Client: c, Namespace: ns, Identity: "replica-a", PollInterval: 10 * time.Millisecond}
+	b := &Storage{Client: c, Namespace: ns, Identity: "replica-b", PollInterval: 10 * time.Millisecond}
 	return a, b
 }
 
-func TestStoreLoadStatDelete(t *testing.T) {
+func fakePair(t *testing.T) (*Storage, *Storage) { return pairOn(fake.NewSimpleClientset(), "weir") }
+
+// storageCases are the cases run on both clients.
+var storageCases = []struct {
+	name string
+	run  func(t *testing.T, newPair pairFunc)
+}{
+	{name: "StoreLoadStatDelete", run: testStoreLoadStatDelete},
+	{name: "LockIsExclusiveAcrossReplicas", run: testLockIsExclusiveAcrossReplicas},
+	{name: "LockHonoursContext", run: testLockHonoursContext},
+	{name: "ExpiredLockIsTakenOver", run: testExpiredLockIsTakenOver},
+}
+
+func TestStoreLoadStatDelete(t *testing.T)           { testStoreLoadStatDelete(t, fakePair) }
+func TestLockIsExclusiveAcrossReplicas(t *testing.T) { testLockIsExclusiveAcrossReplicas(t, fakePair) }
+func TestLockHonoursContext(t *testing.T)            { testLockHonoursContext(t, fakePair) }
+func TestExpiredLockIsTakenOver(t *testing.T)        { testExpiredLockIsTakenOver(t, fakePair) }
+
+func testStoreLoadStatDelete(t *testing.T, newPair pairFunc) {
 	ctx := context.Background()
 	a, b := newPair(t)
 	keys := map[string]string{
@@ -101,7 +122,7 @@ func TestStoreLoadStatDelete(t *testing.T) {
 	}
 }
 
-func TestLockIsExclusiveAcrossReplicas(t *testing.T) {
+func testLockIsExclusiveAcrossReplicas(t *testing.T, newPair pairFunc) {
 	ctx := context.Background()
 	a, b := newPair(t)
 	if err := a.Lock(ctx, "issue_cert_a.test"); err != nil {
@@ -140,7 +161,7 @@ func TestLockIsExclusiveAcrossReplicas(t *testing.T) {
 	b.Unlock(ctx, "issue_cert_b.test")
 }
 
-func TestLockHonoursContext(t *testing.T) {
+func testLockHonoursContext(t *testing.T, newPair pairFunc) {
 	a, b := newPair(t)
 	if err := a.Lock(context.Background(), "x"); err != nil {
 		t.Fatal(err)
@@ -153,7 +174,7 @@ func TestLockHonoursContext(t *testing.T) {
 	}
 }
 
-func TestExpiredLockIsTakenOver(t *testing.T) {
+func testExpiredLockIsTakenOver(t *testing.T, newPair pairFunc) {
 	ctx := context.Background()
 	a, b := newPair(t)
 	now := time.Now()
