@@ -48,6 +48,9 @@ func cmdIngress(args []string, stderr io.Writer) int {
 	logFormat := fs.String("log-format", envOr("WEIR_LOG_FORMAT", "text"), "text or json")
 	var pullSecrets, insecureRegs []string
 	fs.Func("plugin-pull-secret", "namespace/name of a kubernetes.io/dockerconfigjson Secret with credentials for oci:// plugin modules (repeatable)", func(v string) error {
+		if ns, name, ok := strings.Cut(v, "/"); !ok || ns == "" || name == "" || strings.Contains(name, "/") {
+			return fmt.Errorf("want namespace/name, got %q", v)
+		}
 		pullSecrets = append(pullSecrets, v)
 		return nil
 	})
