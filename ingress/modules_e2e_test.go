@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
 
 	"github.com/weirproxy/weir/host/config"
 	"github.com/weirproxy/weir/host/moduletest"
@@ -24,7 +25,7 @@ import (
 // TestE2EModulePullSecret runs `weir ingress` against a real API server
 // and a real registry that requires basic auth. A KongPlugin (fail
 // closed) and a KongPlugin annotated fail-open reference the same
-// oci:// module. Without credentials both are Programmed=False with
+// oci:// module, and so does a KongClusterPlugin. Without credentials both are Programmed=False with
 // reason ModuleUnavailable and a Warning Event, the closed route answers
 // 503 and the open one is served without the plugin. Creating the
 // kubernetes.io/dockerconfigjson Secret named by --plugin-pull-secret
@@ -54,21 +55,29 @@ func TestE2EModulePullSecret(t *testing.T) {
 	k.applyCR(map[string]any{"apiVersion": "configuration.konghq.com/v1", "kind": "KongPlugin",
 		"metadata": map[string]any{"name": "mark-open", "annotations": map[string]any{ingress.AnnotationFailPolicy: "open"}},
 		"plugin":   moduleRef})
+	k.applyCR(map[string]any{"apiVersion": "configuration.konghq.com/v1", "kind": "KongClusterPlugin",
+		"metadata": map[string]any{"name": "mark-cluster", "annotations": map[string]any{"kubernetes.io/ingress.class": "weir"}},
+		"plugin":   moduleRef})
 	for _, ing := range []struct{ name, host, plugin string }{
 		{name: "closed", host: "closed.example.com", plugin: "mark"},
 		{name: "open", host: "open.example.com", plugin: "mark-open"},
+		{name: "cluster", host: "cluster.example.com", plugin: "mark-cluster"},
 	} {
 		k.applyIngress(ingressObj(ing.name, map[string]string{"konghq.com/plugins": ing.plugin}, str("weir"), "",
 			rule(ing.host, path("/", netv1.PathTypePrefix, "mod", 80))))
 	}
 
 	// No credentials: the registry answers 401.
-	for _, tc := range []struct{ plugin, instead string }{
-		{plugin: "mark", instead: "fail_policy closed"},
-		{plugin: "mark-open", instead: "fail_policy open"},
+	for _, tc := range []struct {
+		gvr             schema.GroupVersionResource
+		plugin, instead string
+	}{
+		{gvr: ingress.KongPluginGVR, plugin: "mark", instead: "fail_policy closed"},
+		{gvr: ingress.KongPluginGVR, plugin: "mark-open", instead: "fail_policy open"},
+		{gvr: ingress.KongClusterPluginGVR, plugin: "mark-cluster", instead: "fail_policy closed"},
 	} {
 		k.eventually(tc.plugin+" Programmed=False ModuleUnavailable", func() string {
-			return pluginCondition(k, ingress.KongPluginGVR, tc.plugin, "False", ingress.ReasonModuleUnavailable, tc.instead)
+			return pluginCondition(k, tc.gvr, tc.plugin, "False", ingress.ReasonModuleUnavailable, tc.instead)
 		})
 	}
 	k.eventually("closed route answers 503 (fail closed)", func() string {
@@ -92,7 +101,7 @@ func TestE2EModulePullSecret(t *testing.T) {
 		Type:       corev1.SecretTypeDockerConfigJson,
 		Data:       map[string][]byte{corev1.DockerConfigJsonKey: fmt.Appendf(nil, `{"auths":{%q:{"auth":%q}}}`, reg.Host, auth)},
 	}, metav1.CreateOptions{}))
-	for _, host := range []string{"closed.example.com", "open.example.com"} {
+	for _, host := range []string{"closed.example.com", "open.example.com", "cluster.example.com"} {
 		k.eventually(host+" runs the plugin", func() string {
 			st, r, _ := k.get(host, "/", nil)
 			if st != 200 || r.Pod != "mod-1" || r.Headers["x-wasm"] != "1" {
@@ -101,9 +110,16 @@ func TestE2EModulePullSecret(t *testing.T) {
 			return ""
 		})
 	}
-	for _, name := range []string{"mark", "mark-open"} {
-		k.eventually(name+" Programmed=True", func() string {
-			return pluginCondition(k, ingress.KongPluginGVR, name, "True", "Programmed", "")
+	for _, tc := range []struct {
+		gvr  schema.GroupVersionResource
+		name string
+	}{
+		{gvr: ingress.KongPluginGVR, name: "mark"},
+		{gvr: ingress.KongPluginGVR, name: "mark-open"},
+		{gvr: ingress.KongClusterPluginGVR, name: "mark-cluster"},
+	} {
+		k.eventually(tc.name+" Programmed=True", func() string {
+			return pluginCondition(k, tc.gvr, tc.name, "True", "Programmed", "")
 		})
 	}
 	k.eventually("Normal Event ModuleLoaded on mark", func() string {
@@ -114,7 +130,11 @@ func TestE2EModulePullSecret(t *testing.T) {
 // pluginCondition returns "" when the named plugin's Programmed condition
 // has status, reason and a message containing msgPart.
 func pluginCondition(k *cluster, gvr schema.GroupVersionResource, name, status, reason, msgPart string) string {
-	u, err := k.dyn.Resource(gvr).Namespace(k.ns).Get(context.Background(), name, metav1.GetOptions{})
+	var ri dynamic.ResourceInterface = k.dyn.Resource(gvr)
+	if gvr != ingress.KongClusterPluginGVR {
+		ri = k.dyn.Resource(gvr).Namespace(k.ns)
+	}
+	u, err := ri.Get(context.Background(), name, metav1.GetOptions{})
 	if err != nil {
 		return err.Error()
 	}
