@@ -166,6 +166,7 @@ func (l *pluginLoader) buildPlugins(cfg *config.Config, prev *proxy.Snapshot) (b
 			byIndex[i] = scoped(p, cp, store)
 			if !isBuiltin {
 				slots[slot] = p
+				l.src.loaded(p, slot, nil) // clears the slot's last load error
 			}
 			continue
 		}

@@ -74,6 +74,30 @@ type ControllerOptions struct {
 	// status writes.
 	LeaseDuration time.Duration
 	Logger        *slog.Logger
+
+	// Modules are the weir.modules settings (insecure registries, cache
+	// directory, pull policy, ...) put into every translated
+	// configuration.
+	Modules config.Modules
+	// PullSecrets ("namespace/name") are kubernetes.io/dockerconfigjson
+	// Secrets, in a watched namespace, whose credentials are used for
+	// oci:// plugin modules; they are handed to SetPullSecrets
+	// (host.Server.SetPullSecrets) whenever they change, before the next
+	// apply.
+	PullSecrets    []string
+	SetPullSecrets func(dockerConfigJSON ...[]byte) error
+	// CheckPullSecret validates one Secret's .dockerconfigjson
+	// (host.CheckPullSecret); a bad one is left out with an Event.
+	CheckPullSecret func([]byte) error
+	// ModuleErrors, when set, reports after each apply which plugins of
+	// the applied configuration have a module that currently fails to
+	// load (host.Server.PluginModuleErrors, by index into Plugins). Their
+	// KongPlugins get Programmed=False, reason ModuleUnavailable.
+	ModuleErrors func(*config.Config) map[int]string
+	// ModuleRetry is how long after an apply that left modules
+	// unavailable the controller applies again to retry them, even if
+	// nothing changed (default 30 s).
+	ModuleRetry time.Duration
 }
 
 // Controller watches the cluster and keeps the proxy's configuration and
@@ -115,6 +139,12 @@ type Controller struct {
 	mu      sync.Mutex
 	stats   Stats
 	pending *statusWork
+
+	pullSum    [32]byte    // fingerprint of the pull secrets last set
+	pullWarned string      // the pull-secret problem last logged
+	modRetry   atomic.Bool // a module retry is scheduled
+	force      atomic.Bool // the next sync applies even when unchanged
+	modFailed  map[Ref]bool
 }
 
 // rejection is an object the proxy rejected, and its version then.
@@ -154,6 +184,14 @@ func NewController(opts ControllerOptions) (*Controller, error) {
 	if opts.LeaseDuration == 0 {
 		opts.LeaseDuration = 15 * time.Second
 	}
+	if opts.ModuleRetry == 0 {
+		opts.ModuleRetry = 30 * time.Second
+	}
+	for _, ps := range opts.PullSecrets {
+		if ns, name, ok := strings.Cut(ps, "/"); !ok || ns == "" || name == "" {
+			return nil, fmt.Errorf("ingress: --plugin-pull-secret %q: want namespace/name", ps)
+		}
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -176,6 +214,7 @@ func NewController(opts ControllerOptions) (*Controller, error) {
 		opts: opts, log: opts.Logger, cs: cs, dyn: dyn,
 		trigger: make(chan struct{}, 1), statusKick: make(chan struct{}, 1), applied: make(chan struct{}),
 		crds: map[schema.GroupVersionResource]cache.GenericLister{}, seenFail: map[string]bool{}, rejected: map[Ref]rejection{}, written: map[types.UID]Ref{},
+		modFailed: map[Ref]bool{},
 	}
 	c.bcast = record.NewBroadcaster()
 	c.rec = c.bcast.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "weir-ingress"})
@@ -469,6 +508,10 @@ func (c *Controller) sync(ctx context.Context) {
 			delete(c.rejected, ref)
 		}
 	}
+	c.updatePullSecrets()
+	if c.force.Swap(false) {
+		c.lastRaw = [32]byte{} // retry unavailable modules
+	}
 	var res *Result
 	var applyErr error
 	for round := 0; round < 8; round++ {
@@ -486,6 +529,7 @@ func (c *Controller) sync(ctx context.Context) {
 			break
 		}
 		res = Translate(objs, Options{IngressClass: c.opts.IngressClass, Excluded: excluded, LastGoodTLS: c.lastTLS})
+		res.Config.Weir.Modules = c.opts.Modules
 		if c.opts.ApplyConfig != nil {
 			applyErr = c.opts.ApplyConfig(res.Config)
 		} else {
@@ -536,11 +580,12 @@ func (c *Controller) sync(ctx context.Context) {
 		return
 	}
 	c.once.Do(func() { close(c.applied) })
+	modErr := c.moduleErrors(res)
 	// Events, conditions and Ingress status are written by another
 	// goroutine: thousands of status updates must not hold back the next
 	// configuration.
 	c.mu.Lock()
-	c.pending = &statusWork{res: res, refs: refs, objs: objs}
+	c.pending = &statusWork{res: res, refs: refs, objs: objs, modErr: modErr}
 	c.mu.Unlock()
 	select {
 	case c.statusKick <- struct{}{}:
@@ -550,9 +595,10 @@ func (c *Controller) sync(ctx context.Context) {
 
 // statusWork is the latest result for the status writer.
 type statusWork struct {
-	res  *Result
-	refs map[Ref]*corev1.ObjectReference
-	objs *Objects
+	res    *Result
+	refs   map[Ref]*corev1.ObjectReference
+	objs   *Objects
+	modErr map[Ref]string // KongPlugins whose module does not load
 }
 
 // statusLoop writes Events, conditions and Ingress status for the latest
@@ -571,7 +617,7 @@ func (c *Controller) statusLoop(ctx context.Context) {
 		if w == nil {
 			continue
 		}
-		c.report(ctx, w.res, w.refs)
+		c.report(ctx, w.res, w.refs, w.modErr)
 		if c.leader.Load() {
 			c.writeIngressStatus(ctx, w.res, w.objs)
 		}
@@ -581,7 +627,7 @@ func (c *Controller) statusLoop(ctx context.Context) {
 // report raises an Event (and a log line) for each new failure, and sets
 // the Programmed condition of KongPlugins, KongClusterPlugins and
 // KongConsumers.
-func (c *Controller) report(ctx context.Context, res *Result, refs map[Ref]*corev1.ObjectReference) {
+func (c *Controller) report(ctx context.Context, res *Result, refs map[Ref]*corev1.ObjectReference, modErr map[Ref]string) {
 	now := map[string]bool{}
 	failed := map[Ref][]Failure{}
 	for _, f := range res.Failures {
@@ -599,6 +645,30 @@ func (c *Controller) report(ctx context.Context, res *Result, refs map[Ref]*core
 			}
 			c.rec.Event(or, corev1.EventTypeWarning, f.Reason, msg)
 		}
+	}
+	for ref, msg := range modErr {
+		k := "module\x00" + ref.String() + "\x00" + msg
+		now[k] = true
+		if c.seenFail[k] {
+			continue
+		}
+		c.log.Warn("plugin module unavailable", "object", ref.String(), "message", msg)
+		if or, ok := refs[ref]; ok {
+			c.rec.Event(or, corev1.EventTypeWarning, ReasonModuleUnavailable, truncate(msg, 1024))
+		}
+	}
+	for ref := range c.modFailed {
+		if _, still := modErr[ref]; still {
+			continue
+		}
+		delete(c.modFailed, ref)
+		if or, ok := refs[ref]; ok {
+			c.log.Info("plugin module loaded", "object", ref.String())
+			c.rec.Event(or, corev1.EventTypeNormal, ReasonModuleLoaded, "the plugin's module loaded")
+		}
+	}
+	for ref := range modErr {
+		c.modFailed[ref] = true
 	}
 	c.seenFail = now
 
@@ -649,6 +719,10 @@ func (c *Controller) report(ctx context.Context, res *Result, refs map[Ref]*core
 	gvrOf := map[string]schema.GroupVersionResource{"KongPlugin": KongPluginGVR, "KongClusterPlugin": KongClusterPluginGVR, "KongConsumer": KongConsumerGVR}
 	for _, ref := range res.Programmed {
 		if _, bad := failed[ref]; bad {
+			continue
+		}
+		if msg, bad := modErr[ref]; bad {
+			set(ref, gvrOf[ref.Kind], metav1.ConditionFalse, ReasonModuleUnavailable, truncate(msg, 32000))
 			continue
 		}
 		set(ref, gvrOf[ref.Kind], metav1.ConditionTrue, "Programmed", "Programmed into the proxy")

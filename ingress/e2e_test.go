@@ -86,7 +86,10 @@ func (p *pod) count() int {
 	return p.hits
 }
 
-func newCluster(t *testing.T) *cluster {
+func newCluster(t *testing.T) *cluster { return newClusterWith(t, nil) }
+
+// newClusterWith is newCluster with extra proxy options set by opt.
+func newClusterWith(t *testing.T, opt func(*ingress.ProxyOptions)) *cluster {
 	env := kubetest.Start(t, kubetest.Options{CRDDirs: []string{"crds"}})
 	k := &cluster{t: t, env: env, pods: kubetest.NewPodNet(t), ns: "e2e"}
 	k.cs = kubernetes.NewForConfigOrDie(env.Config)
@@ -103,7 +106,7 @@ func newCluster(t *testing.T) *cluster {
 	}
 	sctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	p, err := ingress.StartProxy(sctx, env.Config, ingress.ProxyOptions{
+	po := ingress.ProxyOptions{
 		Controller: ingress.ControllerOptions{
 			IngressClass:         "weir",
 			PublishStatusAddress: []string{"203.0.113.10", "weir.example.net"},
@@ -113,7 +116,11 @@ func newCluster(t *testing.T) *cluster {
 		},
 		ProxyListen: "127.0.0.1:0", AdminListen: "off", StatusListen: "127.0.0.1:0", HTTPSListen: "127.0.0.1:0",
 		Logger: log,
-	})
+	}
+	if opt != nil {
+		opt(&po)
+	}
+	p, err := ingress.StartProxy(sctx, env.Config, po)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -958,6 +958,9 @@ func (t *translator) plugin(pu pluginUse) config.Plugin {
 		f := false
 		p.Enabled = &f
 	}
+	// Weir's fail_policy (closed | open) for a module that cannot be
+	// served; the proxy validates the value.
+	p.FailPolicy = kp.Annotations[AnnotationFailPolicy]
 	if kp.InstanceName != "" {
 		// instance_name is unique in Kong; a KongPlugin attached to
 		// several entities gets a numbered name after the first.

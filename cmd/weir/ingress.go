@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 
+	"github.com/weirproxy/weir/host/config"
 	"github.com/weirproxy/weir/ingress"
 )
 
@@ -45,6 +46,19 @@ func cmdIngress(args []string, stderr io.Writer) int {
 	debounce := fs.Duration("sync-debounce", 50*time.Millisecond, "coalesce changes arriving within this window")
 	logLevel := fs.String("log-level", envOr("WEIR_LOG_LEVEL", "info"), "debug, info, warn or error")
 	logFormat := fs.String("log-format", envOr("WEIR_LOG_FORMAT", "text"), "text or json")
+	var pullSecrets, insecureRegs []string
+	fs.Func("plugin-pull-secret", "namespace/name of a kubernetes.io/dockerconfigjson Secret with credentials for oci:// plugin modules (repeatable)", func(v string) error {
+		if ns, name, ok := strings.Cut(v, "/"); !ok || ns == "" || name == "" || strings.Contains(name, "/") {
+			return fmt.Errorf("want namespace/name, got %q", v)
+		}
+		pullSecrets = append(pullSecrets, v)
+		return nil
+	})
+	fs.Func("plugin-insecure-registry", "registry host[:port] reached over plain HTTP for oci:// plugin modules (repeatable)", func(v string) error {
+		insecureRegs = append(insecureRegs, v)
+		return nil
+	})
+	moduleCache := fs.String("plugin-cache-dir", os.Getenv("WEIR_PLUGIN_CACHE_DIR"), "plugin module cache directory (default: the user cache directory's weir/modules)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -82,6 +96,8 @@ func cmdIngress(args []string, stderr io.Writer) int {
 		Controller: ingress.ControllerOptions{
 			IngressClass: *class, WatchNamespace: *watchNS, PublishService: *publishSvc,
 			PublishStatusAddress: addrs, LeaseNamespace: *leaseNS, Debounce: *debounce,
+			PullSecrets: pullSecrets,
+			Modules:     config.Modules{CacheDir: *moduleCache, InsecureRegistries: insecureRegs},
 		},
 		ProxyListen: *proxyListen, AdminListen: *adminListen, StatusListen: *statusListen, HTTPSListen: *httpsListen,
 		Version: version, Logger: log,

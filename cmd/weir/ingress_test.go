@@ -32,6 +32,7 @@ func TestIngressCommandFlags(t *testing.T) {
 		{name: "missing kubeconfig file", args: []string{"ingress", "--kubeconfig", "/nonexistent/kubeconfig"}, wantCode: 2, wantErr: "/nonexistent/kubeconfig"},
 		{name: "bad log level", args: []string{"ingress", "--log-level", "loud"}, wantCode: 2, wantErr: "--log-level"},
 		{name: "unknown flag", args: []string{"ingress", "--nope"}, wantCode: 2, wantErr: "flag provided but not defined"},
+		{name: "pull secret without namespace", args: []string{"ingress", "--plugin-pull-secret", "regcred"}, wantCode: 2, wantErr: "want namespace/name"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
