@@ -32,6 +32,12 @@ Targets (default: $ALL_TARGETS):
   weir-wasm      Weir with one wasm plugin that adds a request header
   weir-auth      Weir with the built-in key-auth (key in the query string) and
                  rate-limiting (local, limits never reached); opt-in with --only
+  weir-chain     weir-auth plus request-transformer and cors (the reference
+                 plugins' chain); opt-in with --only
+  weir-bare      Weir with metrics and latency headers off (their cost is
+                 weir vs weir-bare); opt-in with --only
+  weir-traced    Weir tracing every request (OTLP/HTTP to the backend, which
+                 answers 200 and discards); opt-in with --only
                  (host/wasm/testdata/plugin.wasm); opt-in with --only
                  wrk -> proxy (proxy core) -> backend (load core)
 
@@ -144,8 +150,8 @@ for t in "${_sel[@]}"; do
 	t="${t// /}"
 	[[ -n "$t" ]] || continue
 	case "$t" in
-	direct | direct-shared | weir | weir-wasm | weir-auth | nginx | haproxy | caddy | httputil) ;;
-	*) die "unknown target '$t' (want direct, direct-shared, weir, weir-wasm, weir-auth, nginx, haproxy, caddy, httputil)" ;;
+	direct | direct-shared | weir | weir-wasm | weir-auth | weir-chain | weir-bare | weir-traced | nginx | haproxy | caddy | httputil) ;;
+	*) die "unknown target '$t' (want direct, direct-shared, weir, weir-wasm, weir-auth, weir-chain, weir-bare, weir-traced, nginx, haproxy, caddy, httputil)" ;;
 	esac
 	[[ " ${TARGETS[*]-} " == *" $t "* ]] || TARGETS+=("$t")
 done
@@ -483,6 +489,22 @@ consumers:
 EOF
 }
 
+# write_weir_chain_conf FILE: appends request-transformer and cors to the
+# auth chain of write_weir_auth_conf (as plugins of the same route). The
+# consumers section that ends the file is moved after them.
+write_weir_chain_conf() {
+	local tmp="$1.tmp"
+	awk '/^consumers:/{c=1} !c{print}' "$1" >"$tmp"
+	cat >>"$tmp" <<EOF
+    - name: request-transformer
+      config: {add: {headers: ["x-bench:1"]}}
+    - name: cors
+      config: {origins: ["*"]}
+EOF
+	awk '/^consumers:/{c=1} c{print}' "$1" >>"$tmp"
+	mv "$tmp" "$1"
+}
+
 # ---------------------------------------------------------------- measurement
 # core_ticks CORE: "usersys softirq total" jiffies of one core from
 # /proc/stat: user+nice+system (processes), irq+softirq (packet processing),
@@ -577,7 +599,7 @@ if selected caddy && ! ensure_caddy; then
 fi
 
 # Pre-build the repo's binaries (Weir may not build yet: then it is skipped).
-if selected weir || selected weir-wasm || selected weir-auth; then
+if selected weir || selected weir-wasm || selected weir-auth || selected weir-chain || selected weir-bare || selected weir-traced; then
 	if [[ -n "$WEIR_BIN" ]]; then
 		[[ -x "$WEIR_BIN" ]] || die "--weir-bin $WEIR_BIN is not executable"
 	else
@@ -588,6 +610,9 @@ if selected weir || selected weir-wasm || selected weir-auth; then
 			SKIP[weir]="./cmd/weir does not build (see below)"
 			SKIP[weir-wasm]="${SKIP[weir]}"
 			SKIP[weir-auth]="${SKIP[weir]}"
+			SKIP[weir-chain]="${SKIP[weir]}"
+			SKIP[weir-bare]="${SKIP[weir]}"
+			SKIP[weir-traced]="${SKIP[weir]}"
 			echo "run.sh: SKIPPING weir: go build ./cmd/weir failed:" >&2
 			tail -n 15 "$OUT_DIR/logs/weir-build.log" >&2 || true
 		fi
@@ -645,7 +670,7 @@ start_proxy() { # TARGET: start it and fill URL/SUBJECT, or record FAIL.
 			XDG_CONFIG_HOME="$WORK/caddy-home/config" XDG_DATA_HOME="$WORK/caddy-home/data" \
 			"$CADDY_BIN" run --config "$WORK/Caddyfile" --adapter caddyfile
 		;;
-	weir | weir-wasm | weir-auth)
+	weir | weir-wasm | weir-auth | weir-chain | weir-bare | weir-traced)
 		free_port
 		aport=$PORT
 		free_port
@@ -655,10 +680,23 @@ start_proxy() { # TARGET: start it and fill URL/SUBJECT, or record FAIL.
 			plugin="file://$ROOT/host/wasm/testdata/plugin.wasm"
 		fi
 		write_weir_conf "$WORK/$t.yaml" "$port" "$aport" "$sport" "$BACKEND_PORT" "$plugin"
-		if [[ "$t" == weir-auth ]]; then
+		case "$t" in
+		weir-auth)
 			write_weir_auth_conf "$WORK/$t.yaml"
 			query="?apikey=bench-key"
-		fi
+			;;
+		weir-chain)
+			write_weir_auth_conf "$WORK/$t.yaml"
+			write_weir_chain_conf "$WORK/$t.yaml"
+			query="?apikey=bench-key"
+			;;
+		weir-bare)
+			sed -i 's/^weir:$/weir:\n  metrics: {enabled: false}\n  latency_headers: {enabled: false}/' "$WORK/$t.yaml"
+			;;
+		weir-traced)
+			sed -i "s|^weir:\$|weir:\n  tracing: {endpoint: \"http://127.0.0.1:$BACKEND_PORT/v1/traces\", protocol: http, sampling_ratio: 1}|" "$WORK/$t.yaml"
+			;;
+		esac
 		# The flags repeat the config's addresses so that no WEIR_*_LISTEN
 		# variable in the environment can move a listener off loopback.
 		start "$t" "$PROXY_CORE" env GOMAXPROCS=1 "$WEIR_BIN" run --config "$WORK/$t.yaml" \
