@@ -4,65 +4,24 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/weirproxy/weir/host"
+	"github.com/weirproxy/weir/host/moduletest"
 )
 
-// startRegistry runs the distribution registry built by `go tool task
-// deps:registry` on 127.0.0.1 (host/internal/modules/registrytest does
-// the same for the host's tests; internal packages are out of reach here).
+// startRegistry runs the distribution registry (host/moduletest) on
+// 127.0.0.1 and returns its host:port.
 func startRegistry(t *testing.T) string {
 	t.Helper()
-	bin, err := exec.LookPath("registry")
-	if err != nil {
-		bin = filepath.Join("..", "..", ".testbin", "registry")
-		if _, err := os.Stat(bin); err != nil {
-			t.Fatal("the distribution registry binary is missing: run `go tool task deps:registry` (installs .testbin/registry)")
-		}
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "config.yml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf("version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: %s\n", dir, addr)), 0o600)
-	var out bytes.Buffer
-	cmd := exec.Command(bin, "serve", cfg)
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := http.Get("http://" + addr + "/v2/")
-		if err == nil {
-			resp.Body.Close()
-			return addr
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("registry not ready: %v\n%s", err, out.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return moduletest.StartRegistry(t, "", "").Host
 }
 
 func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
