@@ -296,7 +296,7 @@ func instrument(wasm []byte) (instrumented, error) {
 
 	// Count the globals, find memory 0 and the start function, and check
 	// the export names are free.
-	var importedGlobals, definedGlobals uint32
+	var importedGlobals, definedGlobals, importedFuncs, definedFuncs uint32
 	var startFunc uint32
 	var hasStart, hasGlobalSec, hasExportSec bool
 	var hasMemory, mem64 bool // memory 0 exists, is 64-bit
@@ -310,6 +310,7 @@ func instrument(wasm []byte) (instrumented, error) {
 				switch kind := sr.byte(); kind {
 				case 0x00: // func
 					sr.skipLEB()
+					importedFuncs++
 				case 0x01: // table
 					sr.valType()
 					sr.limits()
@@ -333,6 +334,8 @@ func instrument(wasm []byte) (instrumented, error) {
 			if n := sr.u32(); n > 0 && !hasMemory {
 				hasMemory, mem64 = true, sr.limits()&0x04 != 0
 			}
+		case secFunction:
+			definedFuncs = sr.u32()
 		case secGlobal:
 			hasGlobalSec = true
 			definedGlobals = sr.u32()
@@ -355,6 +358,9 @@ func instrument(wasm []byte) (instrumented, error) {
 		if sr.err != nil {
 			return instrumented{}, fmt.Errorf("section %d: %w", s.id, sr.err)
 		}
+	}
+	if hasStart && startFunc >= importedFuncs+definedFuncs {
+		return instrumented{}, fmt.Errorf("%w: start function %d out of range (%d functions)", errInstrument, startFunc, importedFuncs+definedFuncs)
 	}
 	if !hasMemory {
 		return instrumented{}, fmt.Errorf("%w: the module has no memory to yield through", errInstrument)
