@@ -266,22 +266,7 @@ func (c *chain) responseBody(data []byte, eos bool) ([]byte, error) {
 func (c *chain) requestTrailers(t http.Header) error {
 	c.host.reqTrailers = t
 	defer func() { c.host.reqTrailers = nil }()
-	for i, s := range c.streams {
-		if s == nil {
-			continue
-		}
-		c.host.cur = c.plugins[i]
-		t0, sp := c.phaseStart(i, telemetry.PhaseRequestTrailers)
-		act, err := s.OnRequestTrailers(len(t))
-		if err == nil && act != abi.ActionContinue && c.host.local == nil && !c.host.reset {
-			err = c.waitResume(c.host.fw, s)
-		}
-		c.phaseEnd(i, telemetry.PhaseRequestTrailers, t0, sp, err)
-		if stop := c.afterCall(i, err); stop != nil {
-			return stop
-		}
-	}
-	return nil
+	return c.trailerPhase(len(t), false)
 }
 
 // responseTrailers is requestTrailers for the response, in reverse
@@ -289,18 +274,38 @@ func (c *chain) requestTrailers(t http.Header) error {
 func (c *chain) responseTrailers(t http.Header) error {
 	c.host.respTrailers = t
 	defer func() { c.host.respTrailers = nil }()
-	for i := len(c.streams) - 1; i >= 0; i-- {
+	return c.trailerPhase(len(t), true)
+}
+
+// trailerPhase calls every running plugin's trailer callback: the
+// response's in reverse plugin order, the request's in order.
+func (c *chain) trailerPhase(n int, response bool) error {
+	ph := telemetry.PhaseRequestTrailers
+	if response {
+		ph = telemetry.PhaseResponseTrailers
+	}
+	for k := range c.streams {
+		i := k
+		if response {
+			i = len(c.streams) - 1 - k
+		}
 		s := c.streams[i]
 		if s == nil {
 			continue
 		}
 		c.host.cur = c.plugins[i]
-		t0, sp := c.phaseStart(i, telemetry.PhaseResponseTrailers)
-		act, err := s.OnResponseTrailers(len(t))
+		t0, sp := c.phaseStart(i, ph)
+		var act abi.Action
+		var err error
+		if response {
+			act, err = s.OnResponseTrailers(n)
+		} else {
+			act, err = s.OnRequestTrailers(n)
+		}
 		if err == nil && act != abi.ActionContinue && c.host.local == nil && !c.host.reset {
 			err = c.waitResume(c.host.fw, s)
 		}
-		c.phaseEnd(i, telemetry.PhaseResponseTrailers, t0, sp, err)
+		c.phaseEnd(i, ph, t0, sp, err)
 		if stop := c.afterCall(i, err); stop != nil {
 			return stop
 		}
