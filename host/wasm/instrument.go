@@ -280,6 +280,7 @@ func instrument(wasm []byte) (instrumented, error) {
 	}
 	var secs []section
 	r := &reader{b: wasm, i: 8}
+	lastRank := 0
 	for r.i < len(r.b) && r.err == nil {
 		id := r.byte()
 		n := int(r.u32())
@@ -287,6 +288,16 @@ func instrument(wasm []byte) (instrumented, error) {
 		r.skip(n)
 		if r.err != nil {
 			break
+		}
+		// Each known section at most once, in order: the rewrite below
+		// counts on it (a second function section would hide functions
+		// from the start-index check).
+		if rank := sectionRank(id); rank > 0 {
+			if rank <= lastRank {
+				r.fail("section %d repeated or out of order", id)
+				break
+			}
+			lastRank = rank
 		}
 		secs = append(secs, section{id, wasm[start:r.i]})
 	}
@@ -298,6 +309,8 @@ func instrument(wasm []byte) (instrumented, error) {
 	// the export names are free.
 	var importedGlobals, definedGlobals, importedFuncs, definedFuncs uint32
 	var startFunc uint32
+	var importTypes []uint32    // type index of each imported function
+	var typeSec, funcSec []byte // bodies, for the start function's type
 	var hasStart, hasGlobalSec, hasExportSec bool
 	var hasMemory, mem64 bool // memory 0 exists, is 64-bit
 	for _, s := range secs {
@@ -309,7 +322,7 @@ func instrument(wasm []byte) (instrumented, error) {
 				sr.name()
 				switch kind := sr.byte(); kind {
 				case 0x00: // func
-					sr.skipLEB()
+					importTypes = append(importTypes, sr.u32())
 					importedFuncs++
 				case 0x01: // table
 					sr.valType()
@@ -334,7 +347,10 @@ func instrument(wasm []byte) (instrumented, error) {
 			if n := sr.u32(); n > 0 && !hasMemory {
 				hasMemory, mem64 = true, sr.limits()&0x04 != 0
 			}
+		case secType:
+			typeSec = s.body
 		case secFunction:
+			funcSec = s.body
 			definedFuncs = sr.u32()
 		case secGlobal:
 			hasGlobalSec = true
@@ -361,6 +377,14 @@ func instrument(wasm []byte) (instrumented, error) {
 	}
 	if hasStart && startFunc >= importedFuncs+definedFuncs {
 		return instrumented{}, fmt.Errorf("%w: start function %d out of range (%d functions)", errInstrument, startFunc, importedFuncs+definedFuncs)
+	}
+	if hasStart {
+		// The start function becomes an export, so its type must be
+		// checked here: a module that names a missing or non-nullary
+		// type would otherwise come out naming it in an export.
+		if err := checkStartType(startFunc, importTypes, typeSec, funcSec); err != nil {
+			return instrumented{}, err
+		}
 	}
 	if !hasMemory {
 		return instrumented{}, fmt.Errorf("%w: the module has no memory to yield through", errInstrument)
@@ -437,6 +461,55 @@ func instrument(wasm []byte) (instrumented, error) {
 	}
 	emitMissing(sectionRank(secData) + 1)
 	return instrumented{wasm: out, hasStart: hasStart}, nil
+}
+
+// checkStartType checks that function fn has a type that exists and takes
+// and returns nothing, as the spec requires of a start function.
+func checkStartType(fn uint32, importTypes []uint32, typeSec, funcSec []byte) error {
+	var ti uint32
+	if fn < uint32(len(importTypes)) {
+		ti = importTypes[fn]
+	} else {
+		fr := &reader{b: funcSec}
+		n := fr.u32()
+		idx := fn - uint32(len(importTypes))
+		if idx >= n {
+			return fmt.Errorf("%w: start function %d has no entry in the function section", errInstrument, fn)
+		}
+		for range idx {
+			fr.skipLEB()
+		}
+		ti = fr.u32()
+		if fr.err != nil {
+			return fmt.Errorf("function section: %w", fr.err)
+		}
+	}
+	tr := &reader{b: typeSec}
+	if n := tr.u32(); tr.err != nil || ti >= n {
+		return fmt.Errorf("%w: start function %d: type index %d out of range", errInstrument, fn, ti)
+	}
+	for i := uint32(0); ; i++ {
+		if form := tr.byte(); form != 0x60 {
+			tr.fail("type %d: form %#x is not a function type", i, form)
+		}
+		params := tr.u32()
+		for j := uint32(0); j < params && tr.err == nil; j++ {
+			tr.valType()
+		}
+		results := tr.u32()
+		for j := uint32(0); j < results && tr.err == nil; j++ {
+			tr.valType()
+		}
+		if tr.err != nil {
+			return fmt.Errorf("type section: %w", tr.err)
+		}
+		if i == ti {
+			if params != 0 || results != 0 {
+				return fmt.Errorf("%w: start function %d takes %d parameters and returns %d results; it must take and return none", errInstrument, fn, params, results)
+			}
+			return nil
+		}
+	}
 }
 
 // instrumentCode rewrites the code section body.
