@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/weirproxy/weir/host/internal/router"
 	"github.com/weirproxy/weir/host/internal/telemetry"
 	"github.com/weirproxy/weir/host/internal/upstream"
+	"github.com/weirproxy/weir/host/wasm"
 )
 
 // rawBackend is a minimal keep-alive HTTP/1.1 server answering every
@@ -283,4 +285,53 @@ func BenchmarkHandlerH1Sampled1pct(b *testing.B) {
 	defer t.Shutdown(context.Background())
 	s.Options.Obs.Tracer = t
 	benchHandler(b, s)
+}
+
+// BenchmarkHandlerH1Plugin is BenchmarkHandlerH1 with one wasm plugin on
+// the route (host/wasm/testdata/plugin.wasm: adds a request header and a
+// response header), the bench/ weir-wasm scenario without the network
+// client: the difference with BenchmarkHandlerH1 is what a plugin adds.
+func BenchmarkHandlerH1Plugin(b *testing.B) {
+	addr := rawBackend(b, bytes.Repeat([]byte("x"), 1024))
+	s := benchSnapshot(b, addr)
+	s.Routes[0].Plugins = []*Plugin{{Name: "plugin.wasm", Wasm: benchWasmPlugin(b)}}
+	tr := NewTransport()
+	defer tr.Close()
+	h := NewHandler(s, tr, nil)
+	r := benchRequest()
+	w := &benchWriter{h: make(http.Header, 8)}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		clear(w.h)
+		w.status, w.n = 0, 0
+		delete(r.Header, "X-Wasm") // the plugin adds it to the request in place
+		h.ServeHTTP(w, r)
+		if w.status != 200 || w.n != 1024 || w.h.Get("X-Resp") != "1" {
+			b.Fatalf("status %d, %d bytes, x-resp %q", w.status, w.n, w.h.Get("X-Resp"))
+		}
+	}
+}
+
+func benchWasmPlugin(b *testing.B) *wasm.Plugin {
+	ctx := context.Background()
+	raw, err := os.ReadFile("../../wasm/testdata/plugin.wasm")
+	if err != nil {
+		b.Fatal(err)
+	}
+	e, err := wasm.NewEngine(wasm.EngineOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = e.Close(ctx) })
+	m, err := e.Compile(ctx, "plugin.wasm", raw)
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, err := e.NewPlugin(ctx, m, wasm.PluginOptions{Name: "plugin.wasm"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = p.Close(ctx) })
+	return p
 }

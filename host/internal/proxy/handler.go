@@ -453,7 +453,9 @@ func (h *Handler) copyBody(w http.ResponseWriter, body *httpwire.BodyReader, buf
 	fl, _ := w.(http.Flusher)
 	for {
 		n, err := body.Read(buf)
-		eos := err == io.EOF
+		// A body whose end is known (Content-Length) is done with its
+		// last bytes: one pass, and one body call per plugin, not two.
+		eos := err == io.EOF || (err == nil && body.Done)
 		if err != nil && !eos {
 			return false
 		}
@@ -461,7 +463,8 @@ func (h *Handler) copyBody(w http.ResponseWriter, body *httpwire.BodyReader, buf
 		if ch != nil {
 			var cerr error
 			data, cerr = ch.responseBody(data, eos)
-			if cerr == nil && eos {
+			if cerr == nil && eos && flush {
+				// Trailers come only with a body of unknown length.
 				cerr = ch.prefixedTrailers(w.Header())
 			}
 			if cerr != nil {

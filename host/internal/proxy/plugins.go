@@ -76,7 +76,18 @@ type chain struct {
 	// that already saw it whole.
 	bodyBuffered bool
 	bodySeen     uint64
+
+	// Inline storage for routes of up to inlinePlugins plugins, so a
+	// chain costs one allocation per request (the chain itself is not
+	// pooled: a callout answering after the request ended must find a
+	// host no later request uses).
+	streamPtrs [inlinePlugins]*wasm.HTTPStream
+	pluginPtrs [inlinePlugins]*Plugin
+	streamMem  [inlinePlugins]wasm.HTTPStream
 }
+
+// inlinePlugins is how many plugins a chain holds without allocating.
+const inlinePlugins = 4
 
 // bufferRequestBody reads the whole request body (up to bodyCap) for the
 // plugin at index i, which paused in its request-headers phase, and runs
@@ -134,14 +145,19 @@ type chainHost struct {
 	status                    int
 	path                      string // :path override (raw path and query); "" = unchanged
 	local                     *localResponse
-	resumed                   chan struct{}
 	reset                     bool
-	props                     map[string][]byte
+	// resume is how a paused stream learns that a plugin continued it,
+	// answered locally or closed it (possibly from another goroutine).
+	resume resumeSignal
+	props  map[string][]byte
 
 	// Body bytes received and not yet passed on, as the plugins see them
 	// (HTTP_REQUEST_BODY / HTTP_RESPONSE_BODY).
 	reqBody, respBody []byte
 	reqOut, respOut   bool // the buffer was handed on: start afresh
+	// respHeld is storage for response bytes held back while a plugin
+	// pauses (respBody otherwise aliases the caller's read buffer).
+	respHeld []byte
 
 	// consumer is the authenticated consumer (weir.set_consumer), credID
 	// the credential that authenticated it.
@@ -233,10 +249,14 @@ func (c *chain) requestBody(data []byte, eos bool) ([]byte, error) {
 // responseBody is requestBody for the response, in reverse plugin order.
 func (c *chain) responseBody(data []byte, eos bool) ([]byte, error) {
 	hs := &c.host
-	if hs.respOut {
-		hs.respBody, hs.respOut = hs.respBody[:0], false
+	aliased := false
+	if hs.respOut || len(hs.respBody) == 0 {
+		// Nothing held back: the plugins see the chunk in place (the
+		// caller writes what is returned before it reads again).
+		hs.respBody, hs.respOut, aliased = data, false, true
+	} else {
+		hs.respBody = append(hs.respBody, data...)
 	}
-	hs.respBody = append(hs.respBody, data...)
 	if len(hs.respBody) > bodyCap {
 		return nil, &chainStop{status: http.StatusInternalServerError, msg: MsgUnexpected,
 			log: "response body over the plugin buffer cap"}
@@ -254,6 +274,11 @@ func (c *chain) responseBody(data []byte, eos bool) ([]byte, error) {
 			return nil, stop
 		}
 		if act != abi.ActionContinue && !eos {
+			if aliased {
+				// Held back: the bytes must outlive the caller's buffer.
+				hs.respBody = append(hs.respHeld[:0], hs.respBody...)
+				hs.respHeld = hs.respBody[:0]
+			}
 			return nil, nil
 		}
 	}
@@ -367,8 +392,13 @@ var errPauseTimeout = errors.New("plugin paused the request and never resumed it
 // phase. It reports false when the request was answered (local response,
 // failure) and must not be forwarded.
 func (h *Handler) startChain(w http.ResponseWriter, r *http.Request, x *exchange, rt *Route, fw *forwarded) (*chain, bool) {
-	c := &chain{h: h, rt: rt, streams: make([]*wasm.HTTPStream, len(rt.Plugins)), plugins: make([]*Plugin, len(rt.Plugins))}
-	c.host = chainHost{r: r, x: x, fw: fw, route: rt, resumed: make(chan struct{}, 1)}
+	c := &chain{h: h, rt: rt}
+	if n := len(rt.Plugins); n <= inlinePlugins {
+		c.streams, c.plugins = c.streamPtrs[:n], c.pluginPtrs[:n]
+	} else {
+		c.streams, c.plugins = make([]*wasm.HTTPStream, n), make([]*Plugin, n)
+	}
+	c.host = chainHost{r: r, x: x, fw: fw, route: rt}
 	eos := r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0
 	for i, p := range rt.Plugins {
 		// Consumer-scoped instances apply to the plugins that run after
@@ -388,7 +418,14 @@ func (h *Handler) startChain(w http.ResponseWriter, r *http.Request, x *exchange
 		c.host.cur = p
 		t0, sp := c.phaseStart(i, telemetry.PhaseRequestHeaders)
 		if err == nil {
-			s, err = p.Wasm.NewHTTPStream(&c.host)
+			if i < inlinePlugins {
+				s = &c.streamMem[i]
+				if err = p.Wasm.InitHTTPStream(s, &c.host); err != nil {
+					s = nil
+				}
+			} else {
+				s, err = p.Wasm.NewHTTPStream(&c.host)
+			}
 		}
 		if err == nil {
 			c.streams[i] = s
@@ -458,14 +495,18 @@ func (h *Handler) startChain(w http.ResponseWriter, r *http.Request, x *exchange
 // handler trapped), nothing can resume it: the wait fails at once
 // instead of at the route's read timeout.
 func (c *chain) waitResume(fw *forwarded, s *wasm.HTTPStream) error {
+	resumed, ok := c.host.resume.wait()
+	if ok {
+		return nil // resumed while the plugin was still being called
+	}
 	t := time.NewTimer(fw.route.Service.ReadTimeout)
 	defer t.Stop()
 	select {
-	case <-c.host.resumed:
+	case <-resumed:
 		return nil
 	case <-s.Broken():
 		select {
-		case <-c.host.resumed: // resumed just before it broke
+		case <-resumed: // resumed just before it broke
 			return nil
 		default:
 		}
@@ -473,6 +514,44 @@ func (c *chain) waitResume(fw *forwarded, s *wasm.HTTPStream) error {
 	case <-t.C:
 		return errPauseTimeout
 	}
+}
+
+// resumeSignal is a one-slot wake-up, like a channel of capacity one,
+// whose channel is only made when somebody actually waits: most requests
+// never pause, and they need not pay for it.
+type resumeSignal struct {
+	mu      sync.Mutex
+	pending bool // signalled with nobody waiting
+	ch      chan struct{}
+}
+
+// signal wakes the waiter, or is remembered for the next wait.
+func (r *resumeSignal) signal() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.ch == nil {
+		r.pending = true
+		return
+	}
+	select {
+	case r.ch <- struct{}{}:
+	default:
+	}
+}
+
+// wait consumes a remembered signal (ok true), or returns the channel
+// the next signal arrives on.
+func (r *resumeSignal) wait() (<-chan struct{}, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.pending {
+		r.pending = false
+		return nil, true
+	}
+	if r.ch == nil {
+		r.ch = make(chan struct{}, 1)
+	}
+	return r.ch, false
 }
 
 // errPausedInstanceFailed ends a request whose paused plugin instance
@@ -1010,9 +1089,4 @@ func (c *chainHost) CloseStream(t abi.StreamType) {
 	c.signal()
 }
 
-func (c *chainHost) signal() {
-	select {
-	case c.resumed <- struct{}{}:
-	default:
-	}
-}
+func (c *chainHost) signal() { c.resume.signal() }
