@@ -60,7 +60,10 @@ func (w *watchdog) arm(limit time.Duration) (token uint64, ok bool) {
 	if s == stateFired {
 		return 0, false
 	}
-	w.callLimit.Store(int64(limit))
+	if w.callLimit.Load() != int64(limit) {
+		// A plugin's calls share one limit: skip the locked store.
+		w.callLimit.Store(int64(limit))
+	}
 	token = (s | 1) + 2 // next sequence number, running
 	if !w.state.CompareAndSwap(s, token) {
 		return 0, false // fired concurrently
