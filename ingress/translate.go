@@ -187,6 +187,8 @@ type translator struct {
 	failedPl   map[Ref]string // KongPlugin refs that failed
 	instance   map[string]int // instance_name uses
 	pluginIdx  int
+
+	memo *memo // per-object results of earlier translations (nil: none)
 }
 
 type backend struct {
@@ -200,8 +202,11 @@ type backend struct {
 // encoded). Problems with individual objects are reported in
 // Result.Failures; the affected object (or only its bad part) is left out
 // and everything else is translated.
-func Translate(objs *Objects, opts Options) *Result {
+func Translate(objs *Objects, opts Options) *Result { return translate(objs, opts, nil) }
+
+func translate(objs *Objects, opts Options, m *memo) *Result {
 	t := &translator{
+		memo:       m,
 		opts:       opts,
 		objs:       objs,
 		res:        &Result{Config: &config.Config{FormatVersion: config.FormatVersion}, origins: map[string][]Ref{}, TLS: map[string]TLSPair{}},
@@ -216,12 +221,14 @@ func Translate(objs *Objects, opts Options) *Result {
 		failedPl:   map[Ref]string{},
 		instance:   map[string]int{},
 	}
+	t.memo.prealloc(t.res)
 	t.index()
 	t.ingressClass()
 	t.ingresses()
 	t.globalPlugins()
 	t.consumers()
 	t.finish()
+	t.memo.recordSizes(t.res)
 	return t.res
 }
 
@@ -329,6 +336,7 @@ type routeGroup struct {
 	pathType string // "Exact", "Prefix" or "" (ImplementationSpecific)
 	paths    []string
 	order    int
+	route    config.Route // the group's route, Service left empty
 }
 
 // routeAnn is the route-level annotations of an Ingress.
@@ -535,92 +543,36 @@ func (t *translator) ingresses() {
 			t.fail(ref, "", ReasonRejected, "left out: %s", reason)
 			continue
 		}
-		ra := t.routeAnnotations(ref, ing.Annotations)
+		// The parts that depend on the Ingress alone (annotations, paths,
+		// route names) come from the memo when the Ingress is unchanged;
+		// their failures are replayed at the same place in the sequence.
+		fr := t.memo.ingress(ing)
+		var ra routeAnn
+		if fr != nil {
+			ra = fr.ra
+			t.res.Failures = append(t.res.Failures, fr.annFail...)
+		} else {
+			n := len(t.res.Failures)
+			ra = t.routeAnnotations(ref, ing.Annotations)
+			fr = &ingFrag{ra: ra, annFail: slices.Clone(t.res.Failures[n:])}
+		}
 		plugins, pluginsOK := t.resolvePlugins(ref, ing.Namespace, ra.plugins)
 		t.tls(ref, ing)
-
-		// Group paths: (host, backend, path type) in order of appearance.
-		var groups []*routeGroup
-		find := func(g routeGroup) *routeGroup {
-			for _, x := range groups {
-				if x.host == g.host && x.pathType == g.pathType && x.backend.Name == g.backend.Name &&
-					x.backend.Port.Name == g.backend.Port.Name && x.backend.Port.Number == g.backend.Port.Number {
-					return x
-				}
-			}
-			x := &g
-			x.order = len(groups)
-			groups = append(groups, x)
-			return x
+		if fr.groups == nil {
+			n := len(t.res.Failures)
+			fr.groups = t.routeGroups(ref, ing, ra)
+			fr.pathFail = slices.Clone(t.res.Failures[n:])
+			t.memo.storeIngress(ing, fr)
+		} else {
+			t.res.Failures = append(t.res.Failures, fr.pathFail...)
 		}
-		for i, rule := range ing.Spec.Rules {
-			host := strings.ToLower(rule.Host)
-			if host != "" {
-				if err := checkHost(host); err != nil {
-					t.fail(ref, fmt.Sprintf("spec.rules[%d].host", i), ReasonInvalid, "host %q: %v; rule skipped", rule.Host, err)
-					continue
-				}
-			}
-			if rule.HTTP == nil {
-				continue
-			}
-			for j, p := range rule.HTTP.Paths {
-				f := fmt.Sprintf("spec.rules[%d].http.paths[%d]", i, j)
-				if p.Backend.Service == nil {
-					t.fail(ref, f+".backend", ReasonUnsupported, "only Service backends are supported; path skipped")
-					continue
-				}
-				pt := netv1.PathTypeImplementationSpecific
-				if p.PathType != nil {
-					pt = *p.PathType
-				}
-				path := p.Path
-				if path == "" {
-					path = "/"
-				}
-				var kind string
-				switch pt {
-				case netv1.PathTypeExact:
-					kind = "Exact"
-				case netv1.PathTypePrefix:
-					kind = "Prefix"
-				case netv1.PathTypeImplementationSpecific:
-					// Kong's meaning (KIC): a string prefix, or a regex
-					// when the path starts with "/~".
-					if rx, ok := strings.CutPrefix(path, "/~"); ok {
-						if _, err := regexp.Compile(rx); err != nil {
-							t.fail(ref, f+".path", ReasonInvalid, "invalid regex %q: %v; path skipped", rx, err)
-							continue
-						}
-						path = "~" + rx
-					}
-				default:
-					t.fail(ref, f+".pathType", ReasonInvalid, "unknown pathType %q; path skipped", pt)
-					continue
-				}
-				if !strings.HasPrefix(path, "/") && !strings.HasPrefix(path, "~") {
-					t.fail(ref, f+".path", ReasonInvalid, "path %q must start with /; path skipped", path)
-					continue
-				}
-				g := find(routeGroup{host: host, backend: *p.Backend.Service, pathType: kind})
-				if !slices.Contains(g.paths, path) {
-					g.paths = append(g.paths, path)
-				}
-			}
-		}
-		for _, g := range groups {
+		for _, g := range fr.groups {
 			svcName, ok := t.backend(ref, ing.Namespace, g.backend)
 			if !ok {
 				continue
 			}
-			name := routeName(ing.Namespace, ing.Name, g.backend, g.host, g.pathType)
-			r := t.route(ref, name, svcName, ra)
-			if g.host != "" {
-				r.Hosts = append(r.Hosts, g.host)
-			}
-			r.Hosts = appendUnique(r.Hosts, ra.hostAliases...)
-			r.Paths = g.paths
-			r.PathType = g.pathType
+			r := g.route
+			r.Service = svcName
 			if !pluginsOK || t.backends[svcName].failed {
 				t.fail(ref, "", ReasonWithheld, "route for %s %s withheld: %s", hostOrAny(g.host), strings.Join(g.paths, " "), withheldWhy(pluginsOK))
 				continue
@@ -648,6 +600,96 @@ func (t *translator) ingresses() {
 	if defaultRoute != nil {
 		t.addRoute(*defaultRoute, defaultOrigin, defaultPlugins)
 	}
+}
+
+// routeGroups groups the paths of an Ingress into routes: (host, backend,
+// path type) in order of appearance, each with its route (Service left
+// empty). It depends on the Ingress alone.
+func (t *translator) routeGroups(ref Ref, ing *netv1.Ingress, ra routeAnn) []*routeGroup {
+	// Group paths: (host, backend, path type) in order of appearance.
+	var groups []*routeGroup
+	find := func(g routeGroup) *routeGroup {
+		for _, x := range groups {
+			if x.host == g.host && x.pathType == g.pathType && x.backend.Name == g.backend.Name &&
+				x.backend.Port.Name == g.backend.Port.Name && x.backend.Port.Number == g.backend.Port.Number {
+				return x
+			}
+		}
+		x := &g
+		x.order = len(groups)
+		groups = append(groups, x)
+		return x
+	}
+	for i, rule := range ing.Spec.Rules {
+		host := strings.ToLower(rule.Host)
+		if host != "" {
+			if err := checkHost(host); err != nil {
+				t.fail(ref, fmt.Sprintf("spec.rules[%d].host", i), ReasonInvalid, "host %q: %v; rule skipped", rule.Host, err)
+				continue
+			}
+		}
+		if rule.HTTP == nil {
+			continue
+		}
+		for j, p := range rule.HTTP.Paths {
+			f := fmt.Sprintf("spec.rules[%d].http.paths[%d]", i, j)
+			if p.Backend.Service == nil {
+				t.fail(ref, f+".backend", ReasonUnsupported, "only Service backends are supported; path skipped")
+				continue
+			}
+			pt := netv1.PathTypeImplementationSpecific
+			if p.PathType != nil {
+				pt = *p.PathType
+			}
+			path := p.Path
+			if path == "" {
+				path = "/"
+			}
+			var kind string
+			switch pt {
+			case netv1.PathTypeExact:
+				kind = "Exact"
+			case netv1.PathTypePrefix:
+				kind = "Prefix"
+			case netv1.PathTypeImplementationSpecific:
+				// Kong's meaning (KIC): a string prefix, or a regex
+				// when the path starts with "/~".
+				if rx, ok := strings.CutPrefix(path, "/~"); ok {
+					if _, err := regexp.Compile(rx); err != nil {
+						t.fail(ref, f+".path", ReasonInvalid, "invalid regex %q: %v; path skipped", rx, err)
+						continue
+					}
+					path = "~" + rx
+				}
+			default:
+				t.fail(ref, f+".pathType", ReasonInvalid, "unknown pathType %q; path skipped", pt)
+				continue
+			}
+			if !strings.HasPrefix(path, "/") && !strings.HasPrefix(path, "~") {
+				t.fail(ref, f+".path", ReasonInvalid, "path %q must start with /; path skipped", path)
+				continue
+			}
+			g := find(routeGroup{host: host, backend: *p.Backend.Service, pathType: kind})
+			if !slices.Contains(g.paths, path) {
+				g.paths = append(g.paths, path)
+			}
+		}
+	}
+	if groups == nil {
+		groups = []*routeGroup{} // computed, none
+	}
+	for _, g := range groups {
+		name := routeName(ing.Namespace, ing.Name, g.backend, g.host, g.pathType)
+		r := t.route(ref, name, "", ra)
+		if g.host != "" {
+			r.Hosts = append(r.Hosts, g.host)
+		}
+		r.Hosts = appendUnique(r.Hosts, ra.hostAliases...)
+		r.Paths = g.paths
+		r.PathType = g.pathType
+		g.route = r
+	}
+	return groups
 }
 
 func withheldWhy(pluginsOK bool) string {
@@ -1010,7 +1052,7 @@ func (t *translator) backend(from Ref, ns string, b netv1.IngressServiceBackend)
 		t.fail(from, "", ReasonMissingObject, "Service %s/%s has no port %s", ns, b.Name, portString(b.Port))
 		return "", false
 	}
-	name := sanitize(fmt.Sprintf("%s.%s.%d", ns, svc.Name, sp.Port))
+	name := sanitize(ns + "." + svc.Name + "." + strconv.Itoa(int(sp.Port)))
 	if _, done := t.backends[name]; done {
 		return name, true
 	}
@@ -1019,9 +1061,47 @@ func (t *translator) backend(from Ref, ns string, b netv1.IngressServiceBackend)
 		t.backends[name] = &backend{svcName: name, failed: true, origin: svcRef}
 		return name, true
 	}
-	upName := fmt.Sprintf("%s.%s.%d.svc", svc.Name, ns, sp.Port)
-	be := &backend{svcName: name, upName: upName, origin: svcRef}
+	// The Service's own part (annotations, policy, targets) comes from
+	// the memo when the Service, its EndpointSlices and its policy are
+	// unchanged; its failures are replayed in order.
+	bf := t.memo.backend(t, name, svc, sp)
+	if bf != nil {
+		t.res.Failures = append(t.res.Failures, bf.fail...)
+	} else {
+		n := len(t.res.Failures)
+		bf = t.backendPart(svcRef, svc, sp, name)
+		bf.fail = slices.Clone(t.res.Failures[n:])
+		t.memo.storeBackend(t, name, svc, sp, bf)
+	}
+	be := &backend{svcName: name, upName: bf.up.Name, origin: svcRef}
 	t.backends[name] = be
+	plugins, ok := t.resolvePlugins(svcRef, ns, bf.plugins)
+	if !ok {
+		be.failed = true
+	}
+	if be.failed {
+		return name, true
+	}
+	t.addService(bf.svc, svcRef)
+	t.addUpstream(bf.up, svcRef)
+	for _, target := range bf.targets {
+		t.res.setOrigin("targets", len(t.res.Config.Targets), svcRef)
+		t.res.Config.Targets = append(t.res.Config.Targets, target)
+	}
+	for _, pu := range plugins {
+		p := t.plugin(pu)
+		p.Service = name
+		t.addPlugin(p, pu.ref)
+	}
+	return name, true
+}
+
+// backendPart translates what a backend takes from its Service alone:
+// the config service and upstream (annotations, KongUpstreamPolicy), the
+// plugin names it lists and its targets.
+func (t *translator) backendPart(svcRef Ref, svc *corev1.Service, sp *corev1.ServicePort, name string) *backendFrag {
+	ns := svc.Namespace
+	upName := fmt.Sprintf("%s.%s.%d.svc", svc.Name, ns, sp.Port)
 	s := config.Service{Name: name, Host: upName, Port: 80, Protocol: "http", Tags: objectTags(svcRef)}
 	sa := t.serviceAnnotations(svcRef, svc.Annotations, &s)
 	up := config.Upstream{Name: upName, Tags: objectTags(svcRef), HostHeader: sa.hostHeader}
@@ -1030,25 +1110,11 @@ func (t *translator) backend(from Ref, ns string, b netv1.IngressServiceBackend)
 		// (reported); unlike a plugin it guards nothing.
 		t.upstreamPolicy(svcRef, ns, sa.policy, &up)
 	}
-	plugins, ok := t.resolvePlugins(svcRef, ns, sa.plugins)
-	if !ok {
-		be.failed = true
-	}
-	if be.failed {
-		return name, true
-	}
-	t.addService(s, svcRef)
-	t.addUpstream(up, svcRef)
+	bf := &backendFrag{svc: s, up: up, plugins: sa.plugins}
 	for _, target := range t.targets(svc, sp, sa.serviceUpstream) {
-		t.res.setOrigin("targets", len(t.res.Config.Targets), svcRef)
-		t.res.Config.Targets = append(t.res.Config.Targets, config.Target{Upstream: upName, Target: target})
+		bf.targets = append(bf.targets, config.Target{Upstream: upName, Target: target})
 	}
-	for _, pu := range plugins {
-		p := t.plugin(pu)
-		p.Service = name
-		t.addPlugin(p, pu.ref)
-	}
-	return name, true
+	return bf
 }
 
 func (t *translator) addService(s config.Service, origin Ref) {

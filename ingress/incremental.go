@@ -1,0 +1,250 @@
+package ingress
+
+import (
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	netv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/weirproxy/weir/host/config"
+)
+
+// Incremental is [Translate] with a memory: it keeps the per-object parts
+// of each translation (an Ingress's annotations, paths and routes; a
+// Service's config service, upstream and targets), keyed by the UID and
+// resourceVersion of the objects they were computed from, and recomputes
+// only the parts whose objects changed. The merge that puts the parts
+// together (backends shared by Ingresses, SNI owners, the default
+// backend, plugin instances, failures) runs in full every time, so the
+// result is always equal to Translate's for the same objects and
+// options; TestIncrementalEqualsFull holds it to that.
+//
+// Objects without a resourceVersion (built by hand rather than read from
+// the API server) are never taken from the memory. An Incremental is not
+// safe for concurrent use.
+type Incremental struct {
+	m memo
+}
+
+// NewIncremental returns an Incremental with an empty memory.
+func NewIncremental() *Incremental {
+	return &Incremental{m: memo{ingresses: map[string]*ingFrag{}, backends: map[string]*backendFrag{}}}
+}
+
+// Translate translates objs as [Translate] does, reusing the parts of
+// unchanged objects. Parts of objects that were not used are forgotten.
+func (in *Incremental) Translate(objs *Objects, opts Options) *Result {
+	in.m.gen++
+	in.m.hits, in.m.misses = 0, 0
+	res := translate(objs, opts, &in.m)
+	for k, f := range in.m.ingresses {
+		if f.gen != in.m.gen {
+			delete(in.m.ingresses, k)
+		}
+	}
+	for k, f := range in.m.backends {
+		if f.gen != in.m.gen {
+			delete(in.m.backends, k)
+		}
+	}
+	return res
+}
+
+// Reused reports how many per-object parts the last Translate took from
+// memory and how many it computed.
+func (in *Incremental) Reused() (hits, misses int) { return in.m.hits, in.m.misses }
+
+// memo holds per-object parts. A nil *memo remembers nothing.
+type memo struct {
+	gen          uint64
+	hits, misses int
+	sizes        [4]int                  // routes, services, upstreams, targets last time
+	ingresses    map[string]*ingFrag     // namespace/name
+	backends     map[string]*backendFrag // config service name
+}
+
+// ingFrag is what an Ingress alone translates to.
+type ingFrag struct {
+	uid      types.UID
+	rv       string
+	gen      uint64
+	ra       routeAnn
+	annFail  []Failure // from the annotations
+	groups   []*routeGroup
+	pathFail []Failure // from rules and paths
+}
+
+// backendFrag is what a Service port alone translates to.
+type backendFrag struct {
+	deps    backendDeps
+	gen     uint64
+	svc     config.Service
+	up      config.Upstream
+	plugins []string // konghq.com/plugins of the Service
+	targets []config.Target
+	fail    []Failure // from annotations and the upstream policy
+}
+
+func (m *memo) ingress(ing *netv1.Ingress) *ingFrag {
+	if m == nil || ing.ResourceVersion == "" {
+		return nil
+	}
+	f := m.ingresses[key(ing.Namespace, ing.Name)]
+	if f == nil || f.uid != ing.UID || f.rv != ing.ResourceVersion {
+		m.misses++
+		return nil
+	}
+	m.hits++
+	f.gen = m.gen
+	return f
+}
+
+func (m *memo) storeIngress(ing *netv1.Ingress, f *ingFrag) {
+	if m == nil || ing.ResourceVersion == "" {
+		return
+	}
+	f.uid, f.rv, f.gen = ing.UID, ing.ResourceVersion, m.gen
+	m.ingresses[key(ing.Namespace, ing.Name)] = f
+}
+
+func (m *memo) backend(t *translator, name string, svc *corev1.Service, sp *corev1.ServicePort) *backendFrag {
+	if m == nil || svc.ResourceVersion == "" {
+		return nil
+	}
+	f := m.backends[name]
+	if f == nil || !t.depsMatch(&f.deps, svc, sp) {
+		m.misses++
+		return nil
+	}
+	m.hits++
+	f.gen = m.gen
+	return f
+}
+
+func (m *memo) storeBackend(t *translator, name string, svc *corev1.Service, sp *corev1.ServicePort, f *backendFrag) {
+	if m == nil || svc.ResourceVersion == "" {
+		return
+	}
+	f.deps, f.gen = t.currentDeps(svc, sp), m.gen
+	if !f.deps.ok {
+		return
+	}
+	m.backends[name] = f
+}
+
+// backendDeps identifies everything backendPart reads: the Service (UID,
+// resourceVersion, which port), its EndpointSlices, the
+// KongUpstreamPolicy it names and whether that policy is excluded.
+type backendDeps struct {
+	ok       bool // every object has a resourceVersion (memoizable)
+	svc      objVersion
+	port     int
+	slices   []objVersion
+	policy   objVersion // zero when the Service names none or it is missing
+	excluded string     // the policy's exclusion reason
+}
+
+// objVersion is one version of one object.
+type objVersion struct {
+	name string
+	uid  types.UID
+	rv   string
+}
+
+// depsMatch reports whether d equals the dependencies of (svc, sp) now,
+// without allocating.
+func (t *translator) depsMatch(d *backendDeps, svc *corev1.Service, sp *corev1.ServicePort) bool {
+	if !d.ok || d.svc.uid != svc.UID || d.svc.rv != svc.ResourceVersion || &svc.Spec.Ports[d.port] != sp {
+		return false
+	}
+	sl := t.slices[key(svc.Namespace, svc.Name)]
+	if len(sl) != len(d.slices) {
+		return false
+	}
+	for i, es := range sl {
+		if v := d.slices[i]; v.name != es.Name || v.uid != es.UID || v.rv != es.ResourceVersion || es.ResourceVersion == "" {
+			return false
+		}
+	}
+	pol, excl := t.policyOf(svc)
+	return pol == d.policy && excl == d.excluded
+}
+
+// policyOf is the version of the KongUpstreamPolicy a Service names (zero
+// when it names none or none exists) and the policy's exclusion reason.
+func (t *translator) policyOf(svc *corev1.Service) (objVersion, string) {
+	pn := svc.Annotations[annPrefix+"upstream-policy"]
+	if pn == "" {
+		return objVersion{}, ""
+	}
+	var v objVersion
+	if p, ok := t.policies[key(svc.Namespace, pn)]; ok {
+		v = objVersion{name: pn, uid: p.UID, rv: p.ResourceVersion}
+		if p.ResourceVersion == "" {
+			v.rv = "\x00unversioned" // never equal to a recorded one
+		}
+	}
+	excl, _ := t.opts.Excluded[Ref{"KongUpstreamPolicy", svc.Namespace, pn}]
+	return v, excl
+}
+
+// currentDeps records the dependencies of (svc, sp) now.
+func (t *translator) currentDeps(svc *corev1.Service, sp *corev1.ServicePort) backendDeps {
+	d := backendDeps{ok: svc.ResourceVersion != "", svc: objVersion{uid: svc.UID, rv: svc.ResourceVersion}}
+	for i := range svc.Spec.Ports {
+		if &svc.Spec.Ports[i] == sp {
+			d.port = i
+		}
+	}
+	for _, es := range t.slices[key(svc.Namespace, svc.Name)] {
+		d.ok = d.ok && es.ResourceVersion != ""
+		d.slices = append(d.slices, objVersion{name: es.Name, uid: es.UID, rv: es.ResourceVersion})
+	}
+	d.policy, d.excluded = t.policyOf(svc)
+	d.ok = d.ok && !strings.HasPrefix(d.policy.rv, "\x00")
+	return d
+}
+
+// prealloc sizes the entity lists of res as the last result's: appending
+// 20,000 routes one by one to a growing slice copied them several times.
+func (m *memo) prealloc(res *Result) {
+	if m == nil {
+		return
+	}
+	c := res.Config
+	c.Routes = make([]config.Route, 0, m.sizes[0]+8)
+	c.Services = make([]config.Service, 0, m.sizes[1]+8)
+	c.Upstreams = make([]config.Upstream, 0, m.sizes[2]+8)
+	c.Targets = make([]config.Target, 0, m.sizes[3]+8)
+	for i, kind := range []string{"routes", "services", "upstreams", "targets"} {
+		res.origins[kind] = make([]Ref, 0, m.sizes[i]+8)
+	}
+}
+
+// recordSizes remembers the sizes of res's lists for the next prealloc.
+func (m *memo) recordSizes(res *Result) {
+	if m == nil {
+		return
+	}
+	c := res.Config
+	m.sizes = [4]int{len(c.Routes), len(c.Services), len(c.Upstreams), len(c.Targets)}
+	// Empty lists stay nil, as Translate leaves them.
+	if len(c.Routes) == 0 {
+		c.Routes = nil
+	}
+	if len(c.Services) == 0 {
+		c.Services = nil
+	}
+	if len(c.Upstreams) == 0 {
+		c.Upstreams = nil
+	}
+	if len(c.Targets) == 0 {
+		c.Targets = nil
+	}
+	for k, o := range res.origins {
+		if len(o) == 0 {
+			delete(res.origins, k)
+		}
+	}
+}
