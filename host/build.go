@@ -24,6 +24,12 @@ import (
 // over for targets that did not change. Nothing is started here: the
 // caller starts the new balancers only once the whole build succeeded.
 func build(cfg *config.Config, hash [32]byte, prev *proxy.Snapshot, log *slog.Logger, plugins *pluginLoader) (snap *proxy.Snapshot, err error) {
+	return buildKeep(cfg, hash, prev, log, plugins, nil)
+}
+
+// buildKeep is build that takes from prev, unchanged, the balancers and
+// services keep names (ApplyConfigDelta; nil keeps nothing).
+func buildKeep(cfg *config.Config, hash [32]byte, prev *proxy.Snapshot, log *slog.Logger, plugins *pluginLoader, keep *keepSet) (snap *proxy.Snapshot, err error) {
 	s := &proxy.Snapshot{
 		Balancers: map[string]*upstream.Balancer{},
 		Hash:      hash,
@@ -51,10 +57,18 @@ func build(cfg *config.Config, hash [32]byte, prev *proxy.Snapshot, log *slog.Lo
 
 	targets := map[string][]config.Target{}
 	for _, t := range cfg.Targets {
+		if keep.upstream(t.Upstream) {
+			continue // its balancer is kept whole
+		}
 		targets[t.Upstream] = append(targets[t.Upstream], t)
 	}
-	upstreams := map[string]*config.Upstream{}
+	upstreams := make(map[string]*config.Upstream, len(cfg.Upstreams))
 	for i := range cfg.Upstreams {
+		if b := keep.balancer(cfg.Upstreams[i].Name, prev); b != nil {
+			s.Balancers[cfg.Upstreams[i].Name] = b
+			upstreams[cfg.Upstreams[i].Name] = &cfg.Upstreams[i]
+			continue
+		}
 		u := cfg.Upstreams[i]
 		u.Targets = targets[u.Name]
 		if u.ID != "" {
@@ -75,9 +89,11 @@ func build(cfg *config.Config, hash [32]byte, prev *proxy.Snapshot, log *slog.Lo
 	services := map[string]*proxy.Service{}
 	for i := range cfg.Services {
 		cs := &cfg.Services[i]
-		svc, err := buildService(cs, s.Balancers, upstreams, cfg)
-		if err != nil {
-			return nil, fmt.Errorf("services[%d] (service %q): %w", i, cs.Name, err)
+		svc := keep.service(cs, s.Balancers)
+		if svc == nil {
+			if svc, err = buildService(cs, s.Balancers, upstreams, cfg); err != nil {
+				return nil, fmt.Errorf("services[%d] (service %q): %w", i, cs.Name, err)
+			}
 		}
 		s.Services = append(s.Services, svc)
 		if cs.Name != "" {

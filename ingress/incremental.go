@@ -217,6 +217,8 @@ func (m *memo) prealloc(res *Result) {
 	c.Services = make([]config.Service, 0, m.sizes[1]+8)
 	c.Upstreams = make([]config.Upstream, 0, m.sizes[2]+8)
 	c.Targets = make([]config.Target, 0, m.sizes[3]+8)
+	res.routeStamps = make([]routeStamp, 0, m.sizes[0]+8)
+	res.svcStamps = make([]*backendFrag, 0, m.sizes[1]+8)
 	for i, kind := range []string{"routes", "services", "upstreams", "targets"} {
 		res.origins[kind] = make([]Ref, 0, m.sizes[i]+8)
 	}

@@ -129,6 +129,11 @@ type Result struct {
 	// for each entity by index (the Ingress of a route, the KongPlugin of
 	// a plugin, the Service of an upstream); see Origin.
 	origins map[string][]Ref
+	// stamps identify, parallel to Config's routes, services and
+	// upstreams, the memoized parts each was made of (zero: made afresh);
+	// see stamps.go.
+	routeStamps []routeStamp
+	svcStamps   []*backendFrag
 }
 
 // Origin returns the object answerable for an entity of Config given by
@@ -578,6 +583,7 @@ func (t *translator) ingresses() {
 				continue
 			}
 			t.addRoute(r, ref, plugins)
+			t.res.routeStamps[len(t.res.routeStamps)-1] = routeStamp{g, svcName}
 		}
 		if db := ing.Spec.DefaultBackend; db != nil && defaultRoute == nil {
 			if db.Service == nil {
@@ -780,6 +786,7 @@ func (t *translator) addRoute(r config.Route, origin Ref, plugins []pluginUse) {
 	// carry namespace and name), one Ingress cannot either (grouping).
 	t.res.setOrigin("routes", len(c.Routes), origin)
 	c.Routes = append(c.Routes, r)
+	t.res.routeStamps = append(t.res.routeStamps, routeStamp{})
 	for _, pu := range plugins {
 		p := t.plugin(pu)
 		p.Route = r.Name
@@ -1084,6 +1091,9 @@ func (t *translator) backend(from Ref, ns string, b netv1.IngressServiceBackend)
 	}
 	t.addService(bf.svc, svcRef)
 	t.addUpstream(bf.up, svcRef)
+	if t.memo != nil {
+		t.res.svcStamps[len(t.res.svcStamps)-1] = bf
+	}
 	for _, target := range bf.targets {
 		t.res.setOrigin("targets", len(t.res.Config.Targets), svcRef)
 		t.res.Config.Targets = append(t.res.Config.Targets, target)
@@ -1121,6 +1131,7 @@ func (t *translator) addService(s config.Service, origin Ref) {
 	c := t.res.Config
 	t.res.setOrigin("services", len(c.Services), origin)
 	c.Services = append(c.Services, s)
+	t.res.svcStamps = append(t.res.svcStamps, nil)
 }
 
 func (t *translator) addUpstream(u config.Upstream, origin Ref) {

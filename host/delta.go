@@ -1,0 +1,295 @@
+package host
+
+import (
+	"reflect"
+	"time"
+
+	"github.com/weirproxy/weir/host/config"
+	"github.com/weirproxy/weir/host/internal/proxy"
+	"github.com/weirproxy/weir/host/internal/upstream"
+)
+
+// ConfigDelta says how a configuration differs from the one its caller
+// applied before, so [Server.ApplyConfigDelta] can check and build only
+// what changed.
+type ConfigDelta struct {
+	// Base is the configuration the delta is relative to: the pointer
+	// the caller last handed to ApplyConfig or ApplyConfigDelta, and
+	// which succeeded. When the server is not serving Base (another
+	// load came in between), the delta is ignored.
+	Base *config.Config
+	// Hash identifies the new configuration (the caller's fingerprint of
+	// its inputs); it is the snapshot's hash, reported by the admin API.
+	// A delta load skips the whole-document config.Hash.
+	Hash [32]byte
+	// Routes, Services and Upstreams name the entities that are new or
+	// may differ from Base's entity of the same name. The caller
+	// promises that every route, service and upstream it does not name
+	// equals Base's of that name, and that an upstream it does not name
+	// has the same targets. Everything else (plugins, consumers,
+	// certificates, the weir section, ...) is compared with Base by the
+	// server: when it differs, the load takes the full path.
+	Routes, Services, Upstreams map[string]bool
+}
+
+// deltaState indexes the snapshot in service for delta loads.
+type deltaState struct {
+	snap       *proxy.Snapshot
+	services   map[string]*proxy.Service // by name
+	routeNames map[string]int            // the routes of the configuration in service
+}
+
+// keepSet is what a delta build takes unchanged from the previous
+// snapshot; a nil *keepSet keeps nothing.
+type keepSet struct {
+	upstreams map[string]bool           // names of unchanged upstreams
+	services  map[string]*proxy.Service // unchanged services of prev, by name
+}
+
+func (k *keepSet) upstream(name string) bool { return k != nil && k.upstreams[name] }
+
+// balancer returns prev's balancer for an unchanged upstream.
+func (k *keepSet) balancer(name string, prev *proxy.Snapshot) *upstream.Balancer {
+	if k == nil || prev == nil || !k.upstreams[name] {
+		return nil
+	}
+	return prev.Balancers[name]
+}
+
+// service returns prev's service for an unchanged config service whose
+// balancer is the same object as before.
+func (k *keepSet) service(cs *config.Service, balancers map[string]*upstream.Balancer) *proxy.Service {
+	if k == nil {
+		return nil
+	}
+	svc := k.services[cs.Name]
+	if svc == nil {
+		return nil
+	}
+	if b, ok := balancers[cs.Host]; ok && svc.Balancer != b {
+		return nil
+	}
+	return svc
+}
+
+// ApplyConfigDelta is [Server.ApplyConfig] for a caller that knows which
+// routes, services and upstreams changed since its last load (the
+// Kubernetes controller). It normalizes the whole configuration, but
+// validates only the named entities (with the services their routes
+// use), checks that everything else outside routes, services, upstreams
+// and targets equals the configuration in service, and rebuilds only the
+// named services and upstreams; the router is compiled whole and the
+// snapshot swapped atomically as usual. When the delta does not apply
+// (the server serves another configuration, something outside those
+// lists changed, or the check finds a problem) the load takes the full
+// ApplyConfig path, so an invalid configuration is rejected with the
+// same errors and never replaces the running one. cfg is normalized in
+// place and must not be used by the caller afterwards.
+func (s *Server) ApplyConfigDelta(cfg *config.Config, d ConfigDelta) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var err error
+	if !s.applyDelta(cfg, d) {
+		err = cfg.Normalize()
+		if err == nil {
+			err = cfg.Validate()
+		}
+		if err == nil {
+			err = s.applyPrepared(cfg, nil)
+		}
+		if err == nil && s.cfg.Load() != cfg {
+			// Skipped as unchanged (same hash): serve cfg as the
+			// configuration in service, so the caller's next delta,
+			// relative to cfg, applies.
+			s.cfg.Store(cfg)
+		}
+	}
+	if err != nil {
+		s.reloadsFailed.Add(1)
+		msg := err.Error()
+		s.lastReloadErr.Store(&msg)
+		s.log.Error("configuration rejected; the running one keeps serving", "err", err)
+		return err
+	}
+	s.reloadsOK.Add(1)
+	s.obs.lastReloadOK.Store(time.Now().UnixNano())
+	s.lastReloadErr.Store(nil)
+	return nil
+}
+
+// applyDelta loads cfg through the delta path and reports whether it
+// did; false means nothing changed and the full path must run.
+func (s *Server) applyDelta(cfg *config.Config, d ConfigDelta) bool {
+	base := s.cfg.Load()
+	if d.Base == nil || base != d.Base || cfg == base {
+		return false
+	}
+	old := s.h.Snapshot()
+	if err := cfg.Normalize(); err != nil {
+		return false
+	}
+	// Outside the four entity lists, nothing may differ.
+	a, b := *cfg, *base
+	a.Routes, a.Services, a.Upstreams, a.Targets = nil, nil, nil, nil
+	b.Routes, b.Services, b.Upstreams, b.Targets = nil, nil, nil, nil
+	if !reflect.DeepEqual(a, b) {
+		return false
+	}
+	routes, ok := names(cfg.Routes, func(r *config.Route) string { return r.Name })
+	if !ok {
+		return false
+	}
+	services, ok := names(cfg.Services, func(s *config.Service) string { return s.Name })
+	if !ok {
+		return false
+	}
+	ups, ok := names(cfg.Upstreams, func(u *config.Upstream) string { return u.Name })
+	if !ok {
+		return false
+	}
+	if s.delta.snap != old {
+		s.delta = deltaState{snap: old}
+		s.delta.index(base)
+	}
+	baseUps := make(map[string]bool, len(base.Upstreams))
+	for i := range base.Upstreams {
+		baseUps[base.Upstreams[i].Name] = true
+	}
+
+	// What is checked: the named entities, the services their routes
+	// use, and the targets of the named upstreams. An entity the caller
+	// calls unchanged that Base does not have counts as changed.
+	sub := &config.Config{FormatVersion: cfg.FormatVersion, Weir: cfg.Weir}
+	keep := &keepSet{upstreams: map[string]bool{}, services: map[string]*proxy.Service{}}
+	inSub := map[string]bool{}
+	addService := func(i int) {
+		if !inSub[cfg.Services[i].Name] {
+			inSub[cfg.Services[i].Name] = true
+			sub.Services = append(sub.Services, cfg.Services[i])
+		}
+	}
+	for i := range cfg.Upstreams {
+		u := &cfg.Upstreams[i]
+		if d.Upstreams[u.Name] || !baseUps[u.Name] || old.Balancers[u.Name] == nil {
+			sub.Upstreams = append(sub.Upstreams, *u)
+		} else {
+			keep.upstreams[u.Name] = true
+		}
+	}
+	for i := range cfg.Targets {
+		t := &cfg.Targets[i]
+		if _, ok := ups[t.Upstream]; !ok {
+			return false // a target of no upstream: let Validate say so
+		}
+		if !keep.upstreams[t.Upstream] {
+			sub.Targets = append(sub.Targets, *t)
+		}
+	}
+	for i := range cfg.Services {
+		cs := &cfg.Services[i]
+		prev := s.delta.services[cs.Name]
+		if d.Services[cs.Name] || prev == nil {
+			addService(i)
+		} else {
+			keep.services[cs.Name] = prev
+		}
+	}
+	for i := range cfg.Routes {
+		r := &cfg.Routes[i]
+		if _, inBase := s.delta.routeNames[r.Name]; inBase && !d.Routes[r.Name] {
+			continue
+		}
+		sub.Routes = append(sub.Routes, *r)
+		if j, ok := services[r.Service]; ok {
+			addService(j)
+		} else if r.Service != "" {
+			return false // let Validate name the missing service
+		}
+	}
+	for i := range cfg.Plugins {
+		p := &cfg.Plugins[i]
+		if _, ok := routes[p.Route]; p.Route != "" && !ok {
+			return false
+		}
+		if _, ok := services[p.Service]; p.Service != "" && !ok {
+			return false
+		}
+	}
+	if err := sub.Validate(); err != nil {
+		return false // the full path reports it with the right indexes
+	}
+
+	snap, err := buildKeep(cfg, d.Hash, old, s.log, s.pl, keep)
+	if err != nil {
+		return false
+	}
+	commit, _, err := s.obs.decorate(cfg, snap, old)
+	if err != nil {
+		closePlugins(snap, old)
+		return false
+	}
+	commit()
+	startBalancers(snap)
+	s.h.Swap(snap)
+	// Certificates and ACME settings equal Base's (checked above); ACME
+	// route markers may have changed with the routes.
+	if err := s.tm.Apply(cfg); err != nil {
+		s.log.Error("ACME settings could not be applied; certificates already obtained keep serving", "err", err)
+	}
+	s.cfg.Store(cfg)
+	s.raw = nil
+	s.delta = deltaState{snap: snap, routeNames: routes}
+	s.delta.index(nil)
+	stopBalancers(old, snap)
+	time.AfterFunc(2*time.Minute, func() { closeH2Except(old, snap) })
+	s.retire(old, snap)
+	s.log.Info("configuration applied", "routes", len(snap.Routes), "services", len(snap.Services), "upstreams", len(snap.Balancers),
+		"changed_routes", len(sub.Routes), "rebuilt_upstreams", len(sub.Upstreams))
+	return true
+}
+
+// index fills the maps of st.snap (and of its configuration's routes
+// unless known).
+func (st *deltaState) index(cfg *config.Config) {
+	st.services = make(map[string]*proxy.Service, len(st.snap.Services))
+	for _, svc := range st.snap.Services {
+		st.services[svc.Name] = svc
+	}
+	if st.routeNames == nil && cfg != nil {
+		st.routeNames = make(map[string]int, len(cfg.Routes))
+		for i := range cfg.Routes {
+			st.routeNames[cfg.Routes[i].Name] = i
+		}
+	}
+}
+
+// names indexes entities by name; false when a name is empty or
+// repeated (the full path's Validate reports it).
+func names[T any](list []T, name func(*T) string) (map[string]int, bool) {
+	m := make(map[string]int, len(list))
+	for i := range list {
+		n := name(&list[i])
+		if n == "" {
+			return nil, false
+		}
+		if _, dup := m[n]; dup {
+			return nil, false
+		}
+		m[n] = i
+	}
+	return m, true
+}
+
+// closeH2Except closes the idle HTTP/2 clients of old's services that
+// keep no longer uses.
+func closeH2Except(old, keep *proxy.Snapshot) {
+	kept := make(map[*proxy.Service]bool, len(keep.Services))
+	for _, svc := range keep.Services {
+		kept[svc] = true
+	}
+	for _, svc := range old.Services {
+		if !kept[svc] {
+			svc.CloseIdle()
+		}
+	}
+}
