@@ -34,9 +34,12 @@ type ConfigDelta struct {
 
 // deltaState indexes the snapshot in service for delta loads.
 type deltaState struct {
-	snap       *proxy.Snapshot
-	services   map[string]*proxy.Service // by name
-	routeNames map[string]int            // the routes of the configuration in service
+	snap     *proxy.Snapshot
+	services map[string]*proxy.Service // by name
+	// Indexes of the configuration in service: entities by name, and
+	// each upstream's run of targets (start, count).
+	routeNames, svcNames, upNames map[string]int
+	targets                       map[string][2]int
 }
 
 // keepSet is what a delta build takes unchanged from the previous
@@ -125,15 +128,11 @@ func (s *Server) applyDelta(cfg *config.Config, d ConfigDelta) bool {
 		return false
 	}
 	old := s.h.Snapshot()
-	if err := cfg.Normalize(); err != nil {
-		return false
-	}
-	// Outside the four entity lists, nothing may differ.
-	a, b := *cfg, *base
-	a.Routes, a.Services, a.Upstreams, a.Targets = nil, nil, nil, nil
-	b.Routes, b.Services, b.Upstreams, b.Targets = nil, nil, nil, nil
-	if !reflect.DeepEqual(a, b) {
-		return false
+	if s.delta.snap != old {
+		s.delta = deltaState{snap: old}
+		if !s.delta.index(base) {
+			return false
+		}
 	}
 	routes, ok := names(cfg.Routes, func(r *config.Route) string { return r.Name })
 	if !ok {
@@ -147,14 +146,18 @@ func (s *Server) applyDelta(cfg *config.Config, d ConfigDelta) bool {
 	if !ok {
 		return false
 	}
-	if s.delta.snap != old {
-		s.delta = deltaState{snap: old}
-		s.delta.index(base)
+	targets, ok := s.delta.normalize(cfg, base, d)
+	if !ok {
+		return false
 	}
-	baseUps := make(map[string]bool, len(base.Upstreams))
-	for i := range base.Upstreams {
-		baseUps[base.Upstreams[i].Name] = true
+	// Outside the four entity lists, nothing may differ.
+	a, b := *cfg, *base
+	a.Routes, a.Services, a.Upstreams, a.Targets = nil, nil, nil, nil
+	b.Routes, b.Services, b.Upstreams, b.Targets = nil, nil, nil, nil
+	if !reflect.DeepEqual(a, b) {
+		return false
 	}
+	baseUps := s.delta.upNames
 
 	// What is checked: the named entities, the services their routes
 	// use, and the targets of the named upstreams. An entity the caller
@@ -170,7 +173,7 @@ func (s *Server) applyDelta(cfg *config.Config, d ConfigDelta) bool {
 	}
 	for i := range cfg.Upstreams {
 		u := &cfg.Upstreams[i]
-		if d.Upstreams[u.Name] || !baseUps[u.Name] || old.Balancers[u.Name] == nil {
+		if _, inBase := baseUps[u.Name]; d.Upstreams[u.Name] || !inBase || old.Balancers[u.Name] == nil {
 			sub.Upstreams = append(sub.Upstreams, *u)
 		} else {
 			keep.upstreams[u.Name] = true
@@ -238,7 +241,7 @@ func (s *Server) applyDelta(cfg *config.Config, d ConfigDelta) bool {
 	}
 	s.cfg.Store(cfg)
 	s.raw = nil
-	s.delta = deltaState{snap: snap, routeNames: routes}
+	s.delta = deltaState{snap: snap, routeNames: routes, svcNames: services, upNames: ups, targets: targets}
 	s.delta.index(nil)
 	stopBalancers(old, snap)
 	time.AfterFunc(2*time.Minute, func() { closeH2Except(old, snap) })
@@ -248,19 +251,130 @@ func (s *Server) applyDelta(cfg *config.Config, d ConfigDelta) bool {
 	return true
 }
 
-// index fills the maps of st.snap (and of its configuration's routes
-// unless known).
-func (st *deltaState) index(cfg *config.Config) {
+// index fills the maps of st.snap, and of cfg (the configuration in
+// service) unless known; false when cfg's targets are not grouped by
+// upstream (the translator's are; others take the full path).
+func (st *deltaState) index(cfg *config.Config) bool {
 	st.services = make(map[string]*proxy.Service, len(st.snap.Services))
 	for _, svc := range st.snap.Services {
 		st.services[svc.Name] = svc
 	}
-	if st.routeNames == nil && cfg != nil {
-		st.routeNames = make(map[string]int, len(cfg.Routes))
-		for i := range cfg.Routes {
-			st.routeNames[cfg.Routes[i].Name] = i
+	if st.routeNames != nil || cfg == nil {
+		return true
+	}
+	var ok bool
+	if st.routeNames, ok = names(cfg.Routes, func(r *config.Route) string { return r.Name }); !ok {
+		return false
+	}
+	if st.svcNames, ok = names(cfg.Services, func(s *config.Service) string { return s.Name }); !ok {
+		return false
+	}
+	if st.upNames, ok = names(cfg.Upstreams, func(u *config.Upstream) string { return u.Name }); !ok {
+		return false
+	}
+	st.targets, ok = targetRuns(cfg.Targets)
+	return ok
+}
+
+// targetRuns maps each upstream to its run of targets (start, count);
+// false when an upstream's targets are not contiguous.
+func targetRuns(ts []config.Target) (map[string][2]int, bool) {
+	runs := map[string][2]int{}
+	for i := 0; i < len(ts); {
+		j := i + 1
+		for j < len(ts) && ts[j].Upstream == ts[i].Upstream {
+			j++
+		}
+		if _, dup := runs[ts[i].Upstream]; dup {
+			return nil, false
+		}
+		runs[ts[i].Upstream] = [2]int{i, j - i}
+		i = j
+	}
+	return runs, true
+}
+
+// normalize is cfg.Normalize for a delta: unchanged routes, services,
+// upstreams and targets are copied from base (the normalized form of the
+// same entities); the rest of the document goes through Normalize. It
+// returns cfg's target runs; false (cfg's entities partly normalized,
+// which Normalize finishes) when the delta cannot be used.
+func (st *deltaState) normalize(cfg, base *config.Config, d ConfigDelta) (map[string][2]int, bool) {
+	tmp := *cfg
+	tmp.Routes, tmp.Services, tmp.Upstreams, tmp.Targets = nil, nil, nil, nil
+	var ri, si, ui []int
+	for i := range cfg.Routes {
+		r := &cfg.Routes[i]
+		if j, ok := st.routeNames[r.Name]; ok && !d.Routes[r.Name] {
+			*r = base.Routes[j]
+			continue
+		}
+		if len(r.Plugins) > 0 {
+			return nil, false // nested entities: Normalize moves them
+		}
+		ri, tmp.Routes = append(ri, i), append(tmp.Routes, *r)
+	}
+	for i := range cfg.Services {
+		sv := &cfg.Services[i]
+		if j, ok := st.svcNames[sv.Name]; ok && !d.Services[sv.Name] {
+			*sv = base.Services[j]
+			continue
+		}
+		if len(sv.Routes) > 0 || len(sv.Plugins) > 0 {
+			return nil, false
+		}
+		si, tmp.Services = append(si, i), append(tmp.Services, *sv)
+	}
+	for i := range cfg.Upstreams {
+		u := &cfg.Upstreams[i]
+		if j, ok := st.upNames[u.Name]; ok && !d.Upstreams[u.Name] {
+			*u = base.Upstreams[j]
+			continue
+		}
+		if len(u.Targets) > 0 {
+			return nil, false
+		}
+		ui, tmp.Upstreams = append(ui, i), append(tmp.Upstreams, *u)
+	}
+	runs, ok := targetRuns(cfg.Targets)
+	if !ok {
+		return nil, false
+	}
+	var ti []int
+	for up, run := range runs {
+		_, known := st.upNames[up]
+		if b, ok := st.targets[up]; known && ok && !d.Upstreams[up] {
+			if b[1] != run[1] {
+				return nil, false // an unchanged upstream with other targets
+			}
+			copy(cfg.Targets[run[0]:run[0]+run[1]], base.Targets[b[0]:b[0]+b[1]])
+			continue
+		}
+		for k := run[0]; k < run[0]+run[1]; k++ {
+			ti, tmp.Targets = append(ti, k), append(tmp.Targets, cfg.Targets[k])
 		}
 	}
+	if err := tmp.Normalize(); err != nil {
+		return nil, false
+	}
+	if len(tmp.Routes) != len(ri) || len(tmp.Services) != len(si) || len(tmp.Upstreams) != len(ui) || len(tmp.Targets) != len(ti) {
+		return nil, false
+	}
+	for k, i := range ri {
+		cfg.Routes[i] = tmp.Routes[k]
+	}
+	for k, i := range si {
+		cfg.Services[i] = tmp.Services[k]
+	}
+	for k, i := range ui {
+		cfg.Upstreams[i] = tmp.Upstreams[k]
+	}
+	for k, i := range ti {
+		cfg.Targets[i] = tmp.Targets[k]
+	}
+	tmp.Routes, tmp.Services, tmp.Upstreams, tmp.Targets = cfg.Routes, cfg.Services, cfg.Upstreams, cfg.Targets
+	*cfg = tmp
+	return runs, true
 }
 
 // names indexes entities by name; false when a name is empty or

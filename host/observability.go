@@ -60,20 +60,28 @@ func (o *observer) decorate(cfg *config.Config, snap, prev *proxy.Snapshot) (com
 		// them, and looking them up again (eight series by formatted
 		// name per route) was most of the cost of a reload at 10,000
 		// routes.
+		// Routes usually keep their place: look there first, and index
+		// prev's routes only when a route is not found there.
 		var prevSeries map[[2]string]*telemetry.RouteMetrics
-		if prev != nil {
-			prevSeries = make(map[[2]string]*telemetry.RouteMetrics, len(prev.Routes))
-			for _, rt := range prev.Routes {
-				if rt.Metrics != nil {
-					prevSeries[[2]string{rt.Name, routeServiceName(rt)}] = rt.Metrics
-				}
-			}
-		}
-		for _, rt := range snap.Routes {
+		for i, rt := range snap.Routes {
 			if rt.Metrics != nil {
 				continue // a route carried over from prev (serving already)
 			}
 			k := [2]string{rt.Name, routeServiceName(rt)}
+			if prev != nil && i < len(prev.Routes) {
+				if p := prev.Routes[i]; p.Metrics != nil && p.Name == k[0] && routeServiceName(p) == k[1] {
+					rt.Metrics = p.Metrics
+					continue
+				}
+			}
+			if prevSeries == nil && prev != nil {
+				prevSeries = make(map[[2]string]*telemetry.RouteMetrics, len(prev.Routes))
+				for _, p := range prev.Routes {
+					if p.Metrics != nil {
+						prevSeries[[2]string{p.Name, routeServiceName(p)}] = p.Metrics
+					}
+				}
+			}
 			if m := prevSeries[k]; m != nil {
 				rt.Metrics = m
 				continue

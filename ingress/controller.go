@@ -142,9 +142,11 @@ type Controller struct {
 
 	statusKick chan struct{}
 
-	mu      sync.Mutex
-	stats   Stats
-	pending *statusWork
+	mu       sync.Mutex
+	stats    Stats
+	pending  *statusWork
+	lastWork *statusWork // the status writer's last work
+	recheck  bool        // an Ingress status changed: compare again
 
 	pullSum    [32]byte    // fingerprint of the pull secrets last set
 	pullWarned string      // the pull-secret problem last logged
@@ -262,6 +264,13 @@ func (c *Controller) handler(kind string) cache.ResourceEventHandler {
 			c.kick()
 		},
 		UpdateFunc: func(old, o any) {
+			if statusOnly(old, o) {
+				// Ingress status is no input to the translation (and
+				// the status writer's own updates come back this way):
+				// only check that the status is still what we wrote.
+				c.recheckStatus()
+				return
+			}
 			c.fp.add(kind, old, -1)
 			c.fp.add(kind, o, 1)
 			c.kick()
@@ -613,6 +622,19 @@ func (c *Controller) statusLoop(ctx context.Context) {
 		c.mu.Lock()
 		w := c.pending
 		c.pending = nil
+		recheck := c.recheck
+		c.recheck = false
+		if w != nil {
+			c.lastWork = w
+		} else if recheck && c.lastWork != nil {
+			// Statuses changed behind our back: compare them again with
+			// the last applied result.
+			lw := *c.lastWork
+			objs := &Objects{}
+			objs.Ingresses, _ = c.factory.Networking().V1().Ingresses().Lister().List(labels.Everything())
+			lw.objs = objs
+			w = &lw
+		}
 		c.mu.Unlock()
 		if w == nil {
 			continue

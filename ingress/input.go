@@ -3,10 +3,13 @@ package ingress
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"maps"
 	"slices"
+	"strconv"
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
+	netv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/cache"
@@ -33,9 +36,25 @@ func (s *inputSum) add(kind string, obj any, sign int) {
 		return
 	}
 	h := sha256.New()
-	for _, p := range []string{kind, m.GetNamespace(), m.GetName(), m.GetResourceVersion()} {
+	for _, p := range []string{kind, m.GetNamespace(), m.GetName()} {
 		h.Write([]byte(p))
 		h.Write([]byte{0})
+	}
+	if ing, ok := obj.(*netv1.Ingress); ok && ing.Generation != 0 {
+		// What the translator reads of an Ingress: an update of its
+		// status alone (statusOnly) leaves the fingerprint as it is.
+		h.Write([]byte(string(ing.UID) + "\x00" + strconv.FormatInt(ing.Generation, 10) + "\x00"))
+		for _, kv := range []map[string]string{ing.Annotations, ing.Labels} {
+			for _, k := range slices.Sorted(maps.Keys(kv)) {
+				h.Write([]byte(k + "\x00" + kv[k] + "\x00"))
+			}
+			h.Write([]byte{1})
+		}
+		if ing.DeletionTimestamp != nil {
+			h.Write([]byte("deleting"))
+		}
+	} else {
+		h.Write([]byte(m.GetResourceVersion()))
 	}
 	var d [32]byte
 	h.Sum(d[:0])
@@ -133,4 +152,30 @@ var kindOf = map[string]string{
 	KongClusterPluginGVR.Resource:  "KongClusterPlugin",
 	KongConsumerGVR.Resource:       "KongConsumer",
 	KongUpstreamPolicyGVR.Resource: "KongUpstreamPolicy",
+}
+
+// statusOnly reports whether an Ingress update changed nothing the
+// translator reads: same UID, generation (the API server bumps it on
+// every spec change), annotations and labels. Status updates (ours
+// included) and managed-fields churn are such updates.
+func statusOnly(old, cur any) bool {
+	a, ok1 := old.(*netv1.Ingress)
+	b, ok2 := cur.(*netv1.Ingress)
+	if !ok1 || !ok2 || a.Generation == 0 {
+		return false
+	}
+	return a.UID == b.UID && a.Generation == b.Generation && maps.Equal(a.Annotations, b.Annotations) &&
+		maps.Equal(a.Labels, b.Labels) && a.DeletionTimestamp.Equal(b.DeletionTimestamp)
+}
+
+// recheckStatus asks the status writer to compare the Ingress statuses
+// with the last applied result again.
+func (c *Controller) recheckStatus() {
+	c.mu.Lock()
+	c.recheck = true
+	c.mu.Unlock()
+	select {
+	case c.statusKick <- struct{}{}:
+	default:
+	}
 }
