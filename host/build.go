@@ -43,6 +43,8 @@ func buildKeep(cfg *config.Config, hash [32]byte, prev *proxy.Snapshot, log *slo
 		return nil, err
 	}
 	ext := &proxy.Extensions{Consumers: ix, Counters: plugins.localCounters()}
+	// Runtime routes of prev can be kept only if every plugin is.
+	keepPlugins := keep != nil && samePlugins(pset, prev)
 	s.Plugins, s.PluginSlots = pset, slots
 	defer func() {
 		if err != nil {
@@ -89,7 +91,7 @@ func buildKeep(cfg *config.Config, hash [32]byte, prev *proxy.Snapshot, log *slo
 	services := map[string]*proxy.Service{}
 	for i := range cfg.Services {
 		cs := &cfg.Services[i]
-		svc := keep.service(cs, s.Balancers)
+		svc := keep.service(cs, s.Balancers, prev)
 		if svc == nil {
 			if svc, err = buildService(cs, s.Balancers, upstreams, cfg); err != nil {
 				return nil, fmt.Errorf("services[%d] (service %q): %w", i, cs.Name, err)
@@ -111,33 +113,9 @@ func buildKeep(cfg *config.Config, hash [32]byte, prev *proxy.Snapshot, log *slo
 		if svc == nil && cr.Service != "" {
 			return nil, fmt.Errorf("routes[%d] (route %q): service %q not found", i, cr.Name, cr.Service)
 		}
-		rt := &proxy.Route{
-			Name:              cr.Name,
-			Service:           svc,
-			StripPath:         boolOr(cr.StripPath, true),
-			PreserveHost:      boolOr(cr.PreserveHost, false),
-			HTTPSRedirectCode: cr.HTTPSRedirectStatusCode,
-			PathHandlingV1:    cr.PathHandling == "v1",
-		}
-		if rt.Name == "" {
-			rt.Name = cr.ID
-		}
-		rt.Plugins = routePlugins(cfg, byIndex, cr, ix)
-		rt.Ext = ext
-		for _, p := range cr.Protocols {
-			switch p {
-			case "http":
-				rt.Protocols |= proxy.ProtoHTTP
-			case "https":
-				rt.Protocols |= proxy.ProtoHTTPS
-			case "grpc":
-				rt.Protocols |= proxy.ProtoGRPC
-			case "grpcs":
-				rt.Protocols |= proxy.ProtoGRPCS
-			}
-		}
-		if rt.Protocols == 0 {
-			rt.Protocols = proxy.ProtoHTTP | proxy.ProtoHTTPS
+		rt := keep.route(i, cr.Name, svc, prev, keepPlugins)
+		if rt == nil {
+			rt = newRoute(cr, svc, cfg, byIndex, ix, ext)
 		}
 		s.Routes = append(s.Routes, rt)
 		kind := router.PathKong
@@ -169,6 +147,39 @@ func buildKeep(cfg *config.Config, hash [32]byte, prev *proxy.Snapshot, log *slo
 	}
 	s.Table = tbl
 	return s, nil
+}
+
+// newRoute builds the runtime route of a config route.
+func newRoute(cr *config.Route, svc *proxy.Service, cfg *config.Config, byIndex []*proxy.Plugin, ix *consumers.Index, ext *proxy.Extensions) *proxy.Route {
+	rt := &proxy.Route{
+		Name:              cr.Name,
+		Service:           svc,
+		StripPath:         boolOr(cr.StripPath, true),
+		PreserveHost:      boolOr(cr.PreserveHost, false),
+		HTTPSRedirectCode: cr.HTTPSRedirectStatusCode,
+		PathHandlingV1:    cr.PathHandling == "v1",
+	}
+	if rt.Name == "" {
+		rt.Name = cr.ID
+	}
+	rt.Plugins = routePlugins(cfg, byIndex, cr, ix)
+	rt.Ext = ext
+	for _, p := range cr.Protocols {
+		switch p {
+		case "http":
+			rt.Protocols |= proxy.ProtoHTTP
+		case "https":
+			rt.Protocols |= proxy.ProtoHTTPS
+		case "grpc":
+			rt.Protocols |= proxy.ProtoGRPC
+		case "grpcs":
+			rt.Protocols |= proxy.ProtoGRPCS
+		}
+	}
+	if rt.Protocols == 0 {
+		rt.Protocols = proxy.ProtoHTTP | proxy.ProtoHTTPS
+	}
+	return rt
 }
 
 func buildService(cs *config.Service, balancers map[string]*upstream.Balancer, ups map[string]*config.Upstream, cfg *config.Config) (*proxy.Service, error) {

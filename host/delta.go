@@ -2,6 +2,7 @@ package host
 
 import (
 	"reflect"
+	"slices"
 	"time"
 
 	"github.com/weirproxy/weir/host/config"
@@ -34,8 +35,7 @@ type ConfigDelta struct {
 
 // deltaState indexes the snapshot in service for delta loads.
 type deltaState struct {
-	snap     *proxy.Snapshot
-	services map[string]*proxy.Service // by name
+	snap *proxy.Snapshot
 	// Indexes of the configuration in service: entities by name, and
 	// each upstream's run of targets (start, count).
 	routeNames, svcNames, upNames map[string]int
@@ -45,15 +45,55 @@ type deltaState struct {
 // keepSet is what a delta build takes unchanged from the previous
 // snapshot; a nil *keepSet keeps nothing.
 type keepSet struct {
-	upstreams map[string]bool           // names of unchanged upstreams
-	services  map[string]*proxy.Service // unchanged services of prev, by name
+	// The entities that may differ from prev's, by name.
+	changedUps, changedSvcs, changedRoutes map[string]bool
+	// prev's upstreams, services and routes (its configuration's), by
+	// name: the index into its Services and Routes.
+	prevUps, prevSvcs, prevRoutes map[string]int
 }
 
-func (k *keepSet) upstream(name string) bool { return k != nil && k.upstreams[name] }
+// route returns prev's runtime route for an unchanged config route whose
+// service is the same object as before, when the plugins are all kept
+// (so its plugin chain would be the same).
+func (k *keepSet) route(i int, name string, svc *proxy.Service, prev *proxy.Snapshot, plugins bool) *proxy.Route {
+	if k == nil || !plugins || prev == nil || k.changedRoutes[name] {
+		return nil
+	}
+	j, ok := k.prevRoutes[name]
+	if !ok || j >= len(prev.Routes) {
+		return nil
+	}
+	if rt := prev.Routes[j]; rt.Name == name && rt.Service == svc {
+		return rt
+	}
+	return nil
+}
+
+// samePlugins reports whether a build kept every plugin of prev and
+// started none.
+func samePlugins(set map[string]*proxy.Plugin, prev *proxy.Snapshot) bool {
+	if prev == nil || len(set) != len(prev.Plugins) {
+		return false
+	}
+	for k, p := range set {
+		if prev.Plugins[k] != p {
+			return false
+		}
+	}
+	return true
+}
+
+func (k *keepSet) upstream(name string) bool {
+	if k == nil || k.changedUps[name] {
+		return false
+	}
+	_, ok := k.prevUps[name]
+	return ok
+}
 
 // balancer returns prev's balancer for an unchanged upstream.
 func (k *keepSet) balancer(name string, prev *proxy.Snapshot) *upstream.Balancer {
-	if k == nil || prev == nil || !k.upstreams[name] {
+	if prev == nil || !k.upstream(name) {
 		return nil
 	}
 	return prev.Balancers[name]
@@ -61,14 +101,15 @@ func (k *keepSet) balancer(name string, prev *proxy.Snapshot) *upstream.Balancer
 
 // service returns prev's service for an unchanged config service whose
 // balancer is the same object as before.
-func (k *keepSet) service(cs *config.Service, balancers map[string]*upstream.Balancer) *proxy.Service {
-	if k == nil {
+func (k *keepSet) service(cs *config.Service, balancers map[string]*upstream.Balancer, prev *proxy.Snapshot) *proxy.Service {
+	if k == nil || prev == nil || k.changedSvcs[cs.Name] {
 		return nil
 	}
-	svc := k.services[cs.Name]
-	if svc == nil {
+	j, ok := k.prevSvcs[cs.Name]
+	if !ok || j >= len(prev.Services) || prev.Services[j].Name != cs.Name {
 		return nil
 	}
+	svc := prev.Services[j]
 	if b, ok := balancers[cs.Host]; ok && svc.Balancer != b {
 		return nil
 	}
@@ -134,15 +175,17 @@ func (s *Server) applyDelta(cfg *config.Config, d ConfigDelta) bool {
 			return false
 		}
 	}
-	routes, ok := names(cfg.Routes, func(r *config.Route) string { return r.Name })
+	// Names in the same places as in base (the common case: a change
+	// that adds or removes nothing) reuse base's indexes.
+	routes, ok := namesLike(cfg.Routes, base.Routes, func(r *config.Route) string { return r.Name }, s.delta.routeNames)
 	if !ok {
 		return false
 	}
-	services, ok := names(cfg.Services, func(s *config.Service) string { return s.Name })
+	services, ok := namesLike(cfg.Services, base.Services, func(s *config.Service) string { return s.Name }, s.delta.svcNames)
 	if !ok {
 		return false
 	}
-	ups, ok := names(cfg.Upstreams, func(u *config.Upstream) string { return u.Name })
+	ups, ok := namesLike(cfg.Upstreams, base.Upstreams, func(u *config.Upstream) string { return u.Name }, s.delta.upNames)
 	if !ok {
 		return false
 	}
@@ -163,7 +206,8 @@ func (s *Server) applyDelta(cfg *config.Config, d ConfigDelta) bool {
 	// use, and the targets of the named upstreams. An entity the caller
 	// calls unchanged that Base does not have counts as changed.
 	sub := &config.Config{FormatVersion: cfg.FormatVersion, Weir: cfg.Weir}
-	keep := &keepSet{upstreams: map[string]bool{}, services: map[string]*proxy.Service{}}
+	keep := &keepSet{changedUps: map[string]bool{}, changedSvcs: map[string]bool{}, changedRoutes: map[string]bool{},
+		prevUps: s.delta.upNames, prevSvcs: s.delta.svcNames, prevRoutes: s.delta.routeNames}
 	inSub := map[string]bool{}
 	addService := func(i int) {
 		if !inSub[cfg.Services[i].Name] {
@@ -175,8 +219,7 @@ func (s *Server) applyDelta(cfg *config.Config, d ConfigDelta) bool {
 		u := &cfg.Upstreams[i]
 		if _, inBase := baseUps[u.Name]; d.Upstreams[u.Name] || !inBase || old.Balancers[u.Name] == nil {
 			sub.Upstreams = append(sub.Upstreams, *u)
-		} else {
-			keep.upstreams[u.Name] = true
+			keep.changedUps[u.Name] = true
 		}
 	}
 	for i := range cfg.Targets {
@@ -184,17 +227,15 @@ func (s *Server) applyDelta(cfg *config.Config, d ConfigDelta) bool {
 		if _, ok := ups[t.Upstream]; !ok {
 			return false // a target of no upstream: let Validate say so
 		}
-		if !keep.upstreams[t.Upstream] {
+		if keep.changedUps[t.Upstream] {
 			sub.Targets = append(sub.Targets, *t)
 		}
 	}
 	for i := range cfg.Services {
 		cs := &cfg.Services[i]
-		prev := s.delta.services[cs.Name]
-		if d.Services[cs.Name] || prev == nil {
+		if _, inBase := s.delta.svcNames[cs.Name]; d.Services[cs.Name] || !inBase {
 			addService(i)
-		} else {
-			keep.services[cs.Name] = prev
+			keep.changedSvcs[cs.Name] = true
 		}
 	}
 	for i := range cfg.Routes {
@@ -202,6 +243,7 @@ func (s *Server) applyDelta(cfg *config.Config, d ConfigDelta) bool {
 		if _, inBase := s.delta.routeNames[r.Name]; inBase && !d.Routes[r.Name] {
 			continue
 		}
+		keep.changedRoutes[r.Name] = true
 		sub.Routes = append(sub.Routes, *r)
 		if j, ok := services[r.Service]; ok {
 			addService(j)
@@ -242,7 +284,6 @@ func (s *Server) applyDelta(cfg *config.Config, d ConfigDelta) bool {
 	s.cfg.Store(cfg)
 	s.raw = nil
 	s.delta = deltaState{snap: snap, routeNames: routes, svcNames: services, upNames: ups, targets: targets}
-	s.delta.index(nil)
 	stopBalancers(old, snap)
 	time.AfterFunc(2*time.Minute, func() { closeH2Except(old, snap) })
 	s.retire(old, snap)
@@ -255,13 +296,6 @@ func (s *Server) applyDelta(cfg *config.Config, d ConfigDelta) bool {
 // service) unless known; false when cfg's targets are not grouped by
 // upstream (the translator's are; others take the full path).
 func (st *deltaState) index(cfg *config.Config) bool {
-	st.services = make(map[string]*proxy.Service, len(st.snap.Services))
-	for _, svc := range st.snap.Services {
-		st.services[svc.Name] = svc
-	}
-	if st.routeNames != nil || cfg == nil {
-		return true
-	}
 	var ok bool
 	if st.routeNames, ok = names(cfg.Routes, func(r *config.Route) string { return r.Name }); !ok {
 		return false
@@ -336,9 +370,12 @@ func (st *deltaState) normalize(cfg, base *config.Config, d ConfigDelta) (map[st
 		}
 		ui, tmp.Upstreams = append(ui, i), append(tmp.Upstreams, *u)
 	}
-	runs, ok := targetRuns(cfg.Targets)
-	if !ok {
-		return nil, false
+	runs := st.targets
+	if len(cfg.Targets) != len(base.Targets) || !slices.EqualFunc(cfg.Targets, base.Targets, func(a, b config.Target) bool { return a.Upstream == b.Upstream }) {
+		var ok bool
+		if runs, ok = targetRuns(cfg.Targets); !ok {
+			return nil, false
+		}
 	}
 	var ti []int
 	for up, run := range runs {
@@ -375,6 +412,24 @@ func (st *deltaState) normalize(cfg, base *config.Config, d ConfigDelta) (map[st
 	tmp.Routes, tmp.Services, tmp.Upstreams, tmp.Targets = cfg.Routes, cfg.Services, cfg.Upstreams, cfg.Targets
 	*cfg = tmp
 	return runs, true
+}
+
+// namesLike is names for a list whose names may all sit where they sit
+// in base, whose index (known) is then reused.
+func namesLike[T any](list, base []T, name func(*T) string, known map[string]int) (map[string]int, bool) {
+	if known != nil && len(list) == len(base) {
+		same := true
+		for i := range list {
+			if name(&list[i]) != name(&base[i]) {
+				same = false
+				break
+			}
+		}
+		if same {
+			return known, true
+		}
+	}
+	return names(list, name)
 }
 
 // names indexes entities by name; false when a name is empty or

@@ -76,6 +76,16 @@ func summary(s *proxy.Snapshot) string {
 	return b.String()
 }
 
+// runtimeRoute finds a snapshot's route by name.
+func runtimeRoute(s *proxy.Snapshot, name string) *proxy.Route {
+	for _, rt := range s.Routes {
+		if rt.Name == name {
+			return rt
+		}
+	}
+	return nil
+}
+
 // routeFor asks the snapshot's router which route serves host and path.
 func routeFor(s *proxy.Snapshot, host, path string) string {
 	m, ok := s.Table.Match(&router.Request{Host: host, Path: path, Method: "GET"})
@@ -231,6 +241,10 @@ func TestApplyConfigDeltaEqualsFull(t *testing.T) {
 			u := "u" + strconv.Itoa(a)
 			if old := before.Balancers[u]; old != nil && !d.Upstreams[u] && snap.Balancers[u] != old {
 				t.Errorf("step %d (%s): unchanged upstream %s got a new balancer", step, what, u)
+			}
+			id := strconv.Itoa(a)
+			if old := runtimeRoute(before, "r"+id); old != nil && !d.Routes["r"+id] && !d.Services["s"+id] && !d.Upstreams[u] && runtimeRoute(snap, "r"+id) != old {
+				t.Errorf("step %d (%s): unchanged route r%s got a new runtime route", step, what, id)
 			}
 		}
 		a := pickOne(rng, m.apps)

@@ -172,7 +172,7 @@ type Stats struct {
 
 // NewController creates a controller; Run starts it.
 func NewController(opts ControllerOptions) (*Controller, error) {
-	if opts.Kube == nil || (opts.Apply == nil && opts.ApplyConfig == nil) {
+	if opts.Kube == nil || (opts.Apply == nil && opts.ApplyConfig == nil && opts.ApplyConfigDelta == nil) {
 		return nil, errors.New("ingress: Kube and Apply (or ApplyConfig) are required")
 	}
 	if opts.IngressClass == "" {
@@ -523,7 +523,9 @@ func (c *Controller) sync(ctx context.Context) {
 			applyErr = nil
 			break
 		}
+		tTranslate := time.Now()
 		res = c.inc.Translate(objs, Options{IngressClass: c.opts.IngressClass, Excluded: excluded, LastGoodTLS: c.lastTLS})
+		tApply := time.Now()
 		res.Config.Weir.Modules = c.opts.Modules
 		var changedRoutes, changedServices map[string]bool
 		switch {
@@ -559,7 +561,10 @@ func (c *Controller) sync(ctx context.Context) {
 			c.stats.LastResult = res
 			c.stats.LastApplied = time.Now()
 			c.mu.Unlock()
-			c.log.Info("configuration applied", "routes", len(res.Config.Routes), "failures", len(res.Failures), "took", time.Since(start).Round(time.Millisecond))
+			hits, misses := c.inc.Reused()
+			c.log.Info("configuration applied", "routes", len(res.Config.Routes), "failures", len(res.Failures), "took", time.Since(start).Round(time.Millisecond),
+				"read", tTranslate.Sub(start).Round(time.Millisecond), "translate", tApply.Sub(tTranslate).Round(time.Millisecond),
+				"apply", time.Since(tApply).Round(time.Millisecond), "parts_reused", hits, "parts_computed", misses)
 			break
 		}
 		c.mu.Lock()

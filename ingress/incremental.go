@@ -206,6 +206,15 @@ func (t *translator) currentDeps(svc *corev1.Service, sp *corev1.ServicePort) ba
 	return d
 }
 
+// size is the length of list i (routes, services, upstreams, targets)
+// last time.
+func (m *memo) size(i int) int {
+	if m == nil {
+		return 0
+	}
+	return m.sizes[i]
+}
+
 // prealloc sizes the entity lists of res as the last result's: appending
 // 20,000 routes one by one to a growing slice copied them several times.
 func (m *memo) prealloc(res *Result) {

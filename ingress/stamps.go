@@ -1,8 +1,8 @@
 package ingress
 
 // routeStamp identifies a route made from a memoized route group for a
-// config service: equal stamps, equal routes (a group is never modified
-// once memoized, and the memo keeps it alive while a stamp refers to it).
+// config service: equal stamps, equal routes (a group's route is never
+// modified once memoized, and the stamp keeps the group alive).
 type routeStamp struct {
 	g   *routeGroup
 	svc string

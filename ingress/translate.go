@@ -215,13 +215,13 @@ func translate(objs *Objects, opts Options, m *memo) *Result {
 		opts:       opts,
 		objs:       objs,
 		res:        &Result{Config: &config.Config{FormatVersion: config.FormatVersion}, origins: map[string][]Ref{}, TLS: map[string]TLSPair{}},
-		services:   map[string]*corev1.Service{},
+		services:   make(map[string]*corev1.Service, len(objs.Services)),
 		secrets:    map[string]*corev1.Secret{},
-		slices:     map[string][]*discoveryv1.EndpointSlice{},
+		slices:     make(map[string][]*discoveryv1.EndpointSlice, len(objs.Services)),
 		plugins:    map[string]*KongPlugin{},
 		cplugins:   map[string]*KongPlugin{},
 		policies:   map[string]*KongUpstreamPolicy{},
-		backends:   map[string]*backend{},
+		backends:   make(map[string]*backend, m.size(1)),
 		programmed: map[Ref]bool{},
 		failedPl:   map[Ref]string{},
 		instance:   map[string]int{},
@@ -342,6 +342,12 @@ type routeGroup struct {
 	paths    []string
 	order    int
 	route    config.Route // the group's route, Service left empty
+
+	// The Service object the group's backend last resolved to, with its
+	// port and config service name (a cache: same object, same answer).
+	svc     *corev1.Service
+	sp      *corev1.ServicePort
+	svcName string
 }
 
 // routeAnn is the route-level annotations of an Ingress.
@@ -572,7 +578,7 @@ func (t *translator) ingresses() {
 			t.res.Failures = append(t.res.Failures, fr.pathFail...)
 		}
 		for _, g := range fr.groups {
-			svcName, ok := t.backend(ref, ing.Namespace, g.backend)
+			svcName, ok := t.backendOf(ref, ing.Namespace, g.backend, g)
 			if !ok {
 				continue
 			}
@@ -1032,6 +1038,12 @@ func (t *translator) addPlugin(p config.Plugin, origin Ref) {
 // backend returns the config service for an Ingress backend, creating the
 // service, its upstream and targets on first use.
 func (t *translator) backend(from Ref, ns string, b netv1.IngressServiceBackend) (string, bool) {
+	return t.backendOf(from, ns, b, nil)
+}
+
+// backendOf is backend for a route group, which remembers the Service
+// port and config service name it last resolved to (g may be nil).
+func (t *translator) backendOf(from Ref, ns string, b netv1.IngressServiceBackend, g *routeGroup) (string, bool) {
 	svc, ok := t.services[key(ns, b.Name)]
 	svcRef := Ref{"Service", ns, b.Name}
 	if !ok {
@@ -1048,18 +1060,28 @@ func (t *translator) backend(from Ref, ns string, b netv1.IngressServiceBackend)
 		return name, true
 	}
 	var sp *corev1.ServicePort
-	for i := range svc.Spec.Ports {
-		p := &svc.Spec.Ports[i]
-		if (b.Port.Name != "" && p.Name == b.Port.Name) || (b.Port.Name == "" && p.Port == b.Port.Number) {
-			sp = p
-			break
+	var name string
+	if g != nil && g.svc == svc {
+		sp, name = g.sp, g.svcName
+	} else {
+		for i := range svc.Spec.Ports {
+			p := &svc.Spec.Ports[i]
+			if (b.Port.Name != "" && p.Name == b.Port.Name) || (b.Port.Name == "" && p.Port == b.Port.Number) {
+				sp = p
+				break
+			}
+		}
+		if sp != nil {
+			name = sanitize(ns + "." + svc.Name + "." + strconv.Itoa(int(sp.Port)))
+		}
+		if g != nil {
+			g.svc, g.sp, g.svcName = svc, sp, name
 		}
 	}
 	if sp == nil {
 		t.fail(from, "", ReasonMissingObject, "Service %s/%s has no port %s", ns, b.Name, portString(b.Port))
 		return "", false
 	}
-	name := sanitize(ns + "." + svc.Name + "." + strconv.Itoa(int(sp.Port)))
 	if _, done := t.backends[name]; done {
 		return name, true
 	}
