@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	netv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/types"
 
@@ -36,7 +37,7 @@ func NewIncremental() *Incremental {
 // unchanged objects. Parts of objects that were not used are forgotten.
 func (in *Incremental) Translate(objs *Objects, opts Options) *Result {
 	in.m.gen++
-	in.m.hits, in.m.misses = 0, 0
+	in.m.hits, in.m.misses, in.m.replays = 0, 0, 0
 	res := translate(objs, opts, &in.m)
 	for k, f := range in.m.ingresses {
 		if f.gen != in.m.gen {
@@ -46,6 +47,11 @@ func (in *Incremental) Translate(objs *Objects, opts Options) *Result {
 	for k, f := range in.m.backends {
 		if f.gen != in.m.gen {
 			delete(in.m.backends, k)
+		}
+	}
+	for k, r := range in.m.chunks {
+		if r.gen != in.m.gen {
+			delete(in.m.chunks, k)
 		}
 	}
 	return res
@@ -59,9 +65,13 @@ func (in *Incremental) Reused() (hits, misses int) { return in.m.hits, in.m.miss
 type memo struct {
 	gen          uint64
 	hits, misses int
-	sizes        [4]int                  // routes, services, upstreams, targets last time
-	ingresses    map[string]*ingFrag     // namespace/name
-	backends     map[string]*backendFrag // config service name
+	replays      int                          // runs of Ingresses replayed (chunks.go)
+	sizes        [4]int                       // routes, services, upstreams, targets last time
+	index        indexMemo                    // Services, Secrets and EndpointSlices by key
+	world        world                        // the inputs recorded runs rely on
+	chunks       map[*netv1.Ingress]*chunkRec // recorded runs, by first Ingress
+	ingresses    map[string]*ingFrag          // namespace/name
+	backends     map[string]*backendFrag      // config service name
 }
 
 // ingFrag is what an Ingress alone translates to.
@@ -258,4 +268,76 @@ func (m *memo) recordSizes(res *Result) {
 			delete(res.origins, k)
 		}
 	}
+}
+
+// indexMemo keeps the translator's maps of Services, Secrets and
+// EndpointSlices, with the objects they were built from (informers
+// replace an object on every change, so the same pointers mean the same
+// objects).
+type indexMemo struct {
+	svcSet    map[*corev1.Service]struct{}
+	secretSet map[*corev1.Secret]struct{}
+	sliceSet  map[*discoveryv1.EndpointSlice]struct{}
+	services  map[string]*corev1.Service
+	secrets   map[string]*corev1.Secret
+	slices    map[string][]*discoveryv1.EndpointSlice
+}
+
+func sameSet[T any](list []*T, set map[*T]struct{}) bool {
+	if set == nil || len(list) != len(set) {
+		return false
+	}
+	for _, o := range list {
+		if _, ok := set[o]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
+func setOf[T any](list []*T) map[*T]struct{} {
+	set := make(map[*T]struct{}, len(list))
+	for _, o := range list {
+		set[o] = struct{}{}
+	}
+	return set
+}
+
+// sameIndex reports whether t's Services, Secrets and EndpointSlices are
+// the objects the remembered maps were built from. Objects without a
+// resourceVersion are never taken as the same (they may have been
+// modified in place).
+func (m *memo) sameIndex(t *translator) bool {
+	if m == nil {
+		return false
+	}
+	x := &m.index
+	return sameSet(t.objs.Services, x.svcSet) && sameSet(t.objs.Secrets, x.secretSet) && sameSet(t.objs.EndpointSlices, x.sliceSet)
+}
+
+// storeIndex remembers t's maps (never modified after index).
+func (m *memo) storeIndex(t *translator) {
+	if m == nil {
+		return
+	}
+	for _, s := range t.objs.Services {
+		if s.ResourceVersion == "" {
+			m.index = indexMemo{}
+			return
+		}
+	}
+	for _, s := range t.objs.Secrets {
+		if s.ResourceVersion == "" {
+			m.index = indexMemo{}
+			return
+		}
+	}
+	for _, es := range t.objs.EndpointSlices {
+		if es.ResourceVersion == "" {
+			m.index = indexMemo{}
+			return
+		}
+	}
+	m.index = indexMemo{svcSet: setOf(t.objs.Services), secretSet: setOf(t.objs.Secrets), sliceSet: setOf(t.objs.EndpointSlices),
+		services: t.services, secrets: t.secrets, slices: t.slices}
 }

@@ -86,6 +86,14 @@ func (u *universe) stampAll() {
 	}
 }
 
+// shuffle reorders the object lists, as informer listers do.
+func (u *universe) shuffle() {
+	o := u.objs
+	u.rng.Shuffle(len(o.Ingresses), func(i, j int) { o.Ingresses[i], o.Ingresses[j] = o.Ingresses[j], o.Ingresses[i] })
+	u.rng.Shuffle(len(o.Services), func(i, j int) { o.Services[i], o.Services[j] = o.Services[j], o.Services[i] })
+	u.rng.Shuffle(len(o.EndpointSlices), func(i, j int) { o.EndpointSlices[i], o.EndpointSlices[j] = o.EndpointSlices[j], o.EndpointSlices[i] })
+}
+
 func pick[T any](rng *rand.Rand, s []T) T { return s[rng.IntN(len(s))] }
 
 func copyJSON[T any](t testing.TB, v *T) *T {
@@ -309,11 +317,14 @@ func TestIncrementalEqualsFull(t *testing.T) {
 			u := &universe{objs: objs, rng: rand.New(rand.NewPCG(1, uint64(len(tc.name))))}
 			u.stampAll()
 			inc := NewIncremental()
-			totalHits, routes := 0, 0
+			totalHits, routes, totalReplays := 0, 0, 0
 			for i := 0; i <= tc.steps; i++ {
 				what := "start"
 				if i > 0 {
 					what = u.step(t)
+				}
+				if i%3 == 1 {
+					u.shuffle() // the order of the lists must not matter
 				}
 				if i%7 == 3 {
 					// The controller excludes objects the proxy rejected.
@@ -338,10 +349,15 @@ func TestIncrementalEqualsFull(t *testing.T) {
 				}
 				h, _ := inc.Reused()
 				totalHits += h
+				totalReplays += inc.m.replays
 			}
 			if totalHits == 0 && routes > 0 {
 				t.Errorf("no part was ever reused: the memo does nothing")
 			}
+			if tc.name == "scale-200" && totalReplays == 0 {
+				t.Errorf("no run of Ingresses was ever replayed")
+			}
+			t.Logf("%d parts reused, %d runs replayed", totalHits, totalReplays)
 		})
 	}
 }
@@ -366,6 +382,9 @@ func TestIncrementalReusesUnchanged(t *testing.T) {
 	if misses != 1 || hits != 199 {
 		t.Errorf("after one change: %d reused, %d computed; want 199 and 1", hits, misses)
 	}
+	if inc.m.replays == 0 {
+		t.Errorf("after one change no run of unchanged Ingresses was replayed")
+	}
 	if !bytes.Equal(resultJSON(t, res), resultJSON(t, Translate(u.objs, opts))) {
 		t.Errorf("result differs from a full translation")
 	}
@@ -388,6 +407,7 @@ func BenchmarkIncrementalTranslate10k(b *testing.B) {
 		x.Spec.Rules[0].HTTP.Paths[1].Path = "/api/v1/" + strconv.Itoa(i%2)
 		u.stamp(x, false)
 		u.objs.Ingresses[0] = x
+		u.shuffle() // informer listers return objects in map order
 		if res := inc.Translate(u.objs, opts); len(res.Config.Routes) != 20000 {
 			b.Fatalf("%d routes", len(res.Config.Routes))
 		}
@@ -439,6 +459,49 @@ func BenchmarkDeltaChange10k(b *testing.B) {
 		x.Spec.Rules[0].HTTP.Paths[1].Path = "/api/v1/" + strconv.Itoa(i%2)
 		u.stamp(x, false)
 		u.objs.Ingresses[0] = x
+		u.shuffle()
 		apply(i)
 	}
+}
+
+// TestIncrementalRunsSeeSharedBackends moves the backend of an old
+// Ingress to the Service of a much younger one (in another run of the
+// merge), and back: the younger Ingress's run must not be replayed as
+// recorded, since the backend it created is now created earlier.
+func TestIncrementalRunsSeeSharedBackends(t *testing.T) {
+	u := &universe{objs: scaleObjects(300), rng: rand.New(rand.NewPCG(5, 5))}
+	u.stampAll()
+	inc := NewIncremental()
+	opts := Options{IngressClass: "weir"}
+	check := func(what string) {
+		t.Helper()
+		got, want := resultJSON(t, inc.Translate(u.objs, opts)), resultJSON(t, Translate(u.objs, opts))
+		if !bytes.Equal(got, want) {
+			t.Fatalf("%s: incremental result differs from full translation", what)
+		}
+	}
+	check("start")
+	old, young := u.objs.Ingresses[0], u.objs.Ingresses[290]
+	for k, target := range []string{young.Spec.Rules[0].HTTP.Paths[0].Backend.Service.Name, old.Name, young.Spec.Rules[0].HTTP.Paths[0].Backend.Service.Name} {
+		x := u.objs.Ingresses[0].DeepCopy()
+		for i := range x.Spec.Rules[0].HTTP.Paths {
+			x.Spec.Rules[0].HTTP.Paths[i].Backend.Service.Name = target
+		}
+		u.stamp(x, false)
+		u.objs.Ingresses[0] = x
+		u.shuffle()
+		check(fmt.Sprintf("change %d: old Ingress to Service %s", k, target))
+		if inc.m.replays == 0 {
+			t.Errorf("change %d: no run replayed", k)
+		}
+		// Find the old Ingress again after the shuffle.
+		for i, ing := range u.objs.Ingresses {
+			if ing.Name == old.Name {
+				u.objs.Ingresses[0], u.objs.Ingresses[i] = u.objs.Ingresses[i], u.objs.Ingresses[0]
+			}
+		}
+	}
+	// Delete the old Ingress: the younger one creates the backend again.
+	u.objs.Ingresses = u.objs.Ingresses[1:]
+	check("old Ingress deleted")
 }

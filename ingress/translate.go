@@ -193,7 +193,12 @@ type translator struct {
 	instance   map[string]int // instance_name uses
 	pluginIdx  int
 
-	memo *memo // per-object results of earlier translations (nil: none)
+	memo *memo     // per-object results of earlier translations (nil: none)
+	rec  *chunkRec // the run of Ingresses being recorded (nil: none)
+	// indexReused: the Services, Secrets and EndpointSlices are the
+	// objects of the last translation; worldSame: recorded runs of
+	// Ingresses may be replayed (chunks.go).
+	indexReused, worldSame bool
 }
 
 type backend struct {
@@ -229,6 +234,7 @@ func translate(objs *Objects, opts Options, m *memo) *Result {
 	t.memo.prealloc(t.res)
 	t.index()
 	t.ingressClass()
+	t.worldSame = t.memo.sameWorld(t)
 	t.ingresses()
 	t.globalPlugins()
 	t.consumers()
@@ -244,22 +250,30 @@ func (t *translator) fail(obj Ref, field, reason, format string, args ...any) {
 }
 
 func (t *translator) index() {
-	for _, s := range t.objs.Services {
-		t.services[key(s.Namespace, s.Name)] = s
-	}
-	for _, s := range t.objs.Secrets {
-		t.secrets[key(s.Namespace, s.Name)] = s
-	}
-	for _, es := range t.objs.EndpointSlices {
-		svc := es.Labels[discoveryv1.LabelServiceName]
-		if svc == "" {
-			continue
+	if t.memo.sameIndex(t) {
+		// The same Service, Secret and EndpointSlice objects as last
+		// time: the same maps.
+		t.services, t.secrets, t.slices = t.memo.index.services, t.memo.index.secrets, t.memo.index.slices
+		t.indexReused = true
+	} else {
+		for _, s := range t.objs.Services {
+			t.services[key(s.Namespace, s.Name)] = s
 		}
-		k := key(es.Namespace, svc)
-		t.slices[k] = append(t.slices[k], es)
-	}
-	for k := range t.slices {
-		slices.SortFunc(t.slices[k], func(a, b *discoveryv1.EndpointSlice) int { return strings.Compare(a.Name, b.Name) })
+		for _, s := range t.objs.Secrets {
+			t.secrets[key(s.Namespace, s.Name)] = s
+		}
+		for _, es := range t.objs.EndpointSlices {
+			svc := es.Labels[discoveryv1.LabelServiceName]
+			if svc == "" {
+				continue
+			}
+			k := key(es.Namespace, svc)
+			t.slices[k] = append(t.slices[k], es)
+		}
+		for k := range t.slices {
+			slices.SortFunc(t.slices[k], func(a, b *discoveryv1.EndpointSlice) int { return strings.Compare(a.Name, b.Name) })
+		}
+		t.memo.storeIndex(t)
 	}
 	for _, p := range t.objs.KongPlugins {
 		t.plugins[key(p.Namespace, p.Name)] = p
@@ -544,73 +558,101 @@ func (t *translator) ingresses() {
 		}
 	}
 	slices.SortFunc(ours, byAge)
-	var defaultRoute *config.Route
-	var defaultOrigin Ref
-	var defaultPlugins []pluginUse
-	for _, ing := range ours {
-		ref := Ref{"Ingress", ing.Namespace, ing.Name}
-		t.res.Ingresses = append(t.res.Ingresses, ref)
-		if reason, ok := t.opts.Excluded[ref]; ok {
-			t.fail(ref, "", ReasonRejected, "left out: %s", reason)
+	var d defaultState
+	// Ingresses are merged in runs (chunks); a run of unchanged Ingresses
+	// in an unchanged world is replayed from the memo (chunks.go).
+	for idx := 0; idx < len(ours); {
+		end := chunkEnd(ours, idx)
+		run := ours[idx:end]
+		idx = end
+		if t.memo.replayChunk(t, run) {
 			continue
 		}
-		// The parts that depend on the Ingress alone (annotations, paths,
-		// route names) come from the memo when the Ingress is unchanged;
-		// their failures are replayed at the same place in the sequence.
-		fr := t.memo.ingress(ing)
-		var ra routeAnn
-		if fr != nil {
-			ra = fr.ra
-			t.res.Failures = append(t.res.Failures, fr.annFail...)
-		} else {
-			n := len(t.res.Failures)
-			ra = t.routeAnnotations(ref, ing.Annotations)
-			fr = &ingFrag{ra: ra, annFail: slices.Clone(t.res.Failures[n:])}
+		rec := t.memo.startChunk(t, run)
+		for _, ing := range run {
+			t.oneIngress(ing, &d)
 		}
-		plugins, pluginsOK := t.resolvePlugins(ref, ing.Namespace, ra.plugins)
-		t.tls(ref, ing)
-		if fr.groups == nil {
-			n := len(t.res.Failures)
-			fr.groups = t.routeGroups(ref, ing, ra)
-			fr.pathFail = slices.Clone(t.res.Failures[n:])
-			t.memo.storeIngress(ing, fr)
-		} else {
-			t.res.Failures = append(t.res.Failures, fr.pathFail...)
-		}
-		for _, g := range fr.groups {
-			svcName, ok := t.backendOf(ref, ing.Namespace, g.backend, g)
-			if !ok {
-				continue
-			}
-			r := g.route
-			r.Service = svcName
-			if !pluginsOK || t.backends[svcName].failed {
-				t.fail(ref, "", ReasonWithheld, "route for %s %s withheld: %s", hostOrAny(g.host), strings.Join(g.paths, " "), withheldWhy(pluginsOK))
-				continue
-			}
-			t.addRoute(r, ref, plugins)
-			t.res.routeStamps[len(t.res.routeStamps)-1] = routeStamp{g, svcName}
-		}
-		if db := ing.Spec.DefaultBackend; db != nil && defaultRoute == nil {
-			if db.Service == nil {
-				t.fail(ref, "spec.defaultBackend", ReasonUnsupported, "only Service backends are supported")
-			} else if svcName, ok := t.backend(ref, ing.Namespace, *db.Service); ok {
-				r := t.route(ref, sanitize(ing.Namespace+"."+ing.Name+".default-backend"), svcName, ra)
-				r.Paths, r.PathType = []string{"/"}, "Prefix"
-				if pluginsOK && !t.backends[svcName].failed {
-					defaultRoute, defaultOrigin, defaultPlugins = &r, ref, plugins
-				} else {
-					t.fail(ref, "spec.defaultBackend", ReasonWithheld, "default backend withheld: %s", withheldWhy(pluginsOK))
-				}
-			}
-		} else if db != nil {
-			t.fail(ref, "spec.defaultBackend", ReasonConflict, "ignored: the oldest Ingress with a defaultBackend, %s, wins", defaultOrigin)
-		}
+		t.memo.storeChunk(t, rec)
 	}
+	defaultRoute, defaultOrigin, defaultPlugins := d.route, d.origin, d.plugins
 	// The default backend goes last: with no host and Prefix "/" it ranks
 	// below every rule, and on ties the router keeps declaration order.
 	if defaultRoute != nil {
 		t.addRoute(*defaultRoute, defaultOrigin, defaultPlugins)
+	}
+}
+
+// defaultState is the default backend chosen so far (the oldest wins).
+type defaultState struct {
+	route   *config.Route
+	origin  Ref
+	plugins []pluginUse
+}
+
+// oneIngress translates one Ingress of Weir's class, in age order.
+func (t *translator) oneIngress(ing *netv1.Ingress, d *defaultState) {
+	ref := Ref{"Ingress", ing.Namespace, ing.Name}
+	t.res.Ingresses = append(t.res.Ingresses, ref)
+	if reason, ok := t.opts.Excluded[ref]; ok {
+		t.fail(ref, "", ReasonRejected, "left out: %s", reason)
+		t.rec.spoil()
+		return
+	}
+	// The parts that depend on the Ingress alone (annotations, paths,
+	// route names) come from the memo when the Ingress is unchanged;
+	// their failures are replayed at the same place in the sequence.
+	fr := t.memo.ingress(ing)
+	var ra routeAnn
+	if fr != nil {
+		ra = fr.ra
+		t.res.Failures = append(t.res.Failures, fr.annFail...)
+	} else {
+		n := len(t.res.Failures)
+		ra = t.routeAnnotations(ref, ing.Annotations)
+		fr = &ingFrag{ra: ra, annFail: slices.Clone(t.res.Failures[n:])}
+	}
+	t.rec.noteIngress(fr)
+	if len(ra.plugins) > 0 || len(ing.Spec.TLS) > 0 || ing.Spec.DefaultBackend != nil {
+		t.rec.spoil() // plugins, certificates and the default backend are shared state
+	}
+	plugins, pluginsOK := t.resolvePlugins(ref, ing.Namespace, ra.plugins)
+	t.tls(ref, ing)
+	if fr.groups == nil {
+		n := len(t.res.Failures)
+		fr.groups = t.routeGroups(ref, ing, ra)
+		fr.pathFail = slices.Clone(t.res.Failures[n:])
+		t.memo.storeIngress(ing, fr)
+	} else {
+		t.res.Failures = append(t.res.Failures, fr.pathFail...)
+	}
+	for _, g := range fr.groups {
+		svcName, ok := t.backendOf(ref, ing.Namespace, g.backend, g)
+		if !ok {
+			continue
+		}
+		r := g.route
+		r.Service = svcName
+		if !pluginsOK || t.backends[svcName].failed {
+			t.fail(ref, "", ReasonWithheld, "route for %s %s withheld: %s", hostOrAny(g.host), strings.Join(g.paths, " "), withheldWhy(pluginsOK))
+			continue
+		}
+		t.addRoute(r, ref, plugins)
+		t.res.routeStamps[len(t.res.routeStamps)-1] = routeStamp{g, svcName}
+	}
+	if db := ing.Spec.DefaultBackend; db != nil && d.route == nil {
+		if db.Service == nil {
+			t.fail(ref, "spec.defaultBackend", ReasonUnsupported, "only Service backends are supported")
+		} else if svcName, ok := t.backend(ref, ing.Namespace, *db.Service); ok {
+			r := t.route(ref, sanitize(ing.Namespace+"."+ing.Name+".default-backend"), svcName, ra)
+			r.Paths, r.PathType = []string{"/"}, "Prefix"
+			if pluginsOK && !t.backends[svcName].failed {
+				d.route, d.origin, d.plugins = &r, ref, plugins
+			} else {
+				t.fail(ref, "spec.defaultBackend", ReasonWithheld, "default backend withheld: %s", withheldWhy(pluginsOK))
+			}
+		}
+	} else if db != nil {
+		t.fail(ref, "spec.defaultBackend", ReasonConflict, "ignored: the oldest Ingress with a defaultBackend, %s, wins", d.origin)
 	}
 }
 
@@ -1051,6 +1093,7 @@ func (t *translator) backendOf(from Ref, ns string, b netv1.IngressServiceBacken
 		// them fall through to a less specific rule.
 		t.fail(from, "", ReasonMissingObject, "backend Service %s/%s not found; its paths answer 503", ns, b.Name)
 		name := sanitize(fmt.Sprintf("%s.%s.%s", ns, b.Name, portString(b.Port)))
+		t.rec.noteBackend(t, name)
 		if _, done := t.backends[name]; !done {
 			up := name + ".svc"
 			t.backends[name] = &backend{svcName: name, upName: up, origin: svcRef}
@@ -1082,6 +1125,7 @@ func (t *translator) backendOf(from Ref, ns string, b netv1.IngressServiceBacken
 		t.fail(from, "", ReasonMissingObject, "Service %s/%s has no port %s", ns, b.Name, portString(b.Port))
 		return "", false
 	}
+	t.rec.noteBackend(t, name)
 	if _, done := t.backends[name]; done {
 		return name, true
 	}
@@ -1102,6 +1146,7 @@ func (t *translator) backendOf(from Ref, ns string, b netv1.IngressServiceBacken
 		bf.fail = slices.Clone(t.res.Failures[n:])
 		t.memo.storeBackend(t, name, svc, sp, bf)
 	}
+	t.rec.noteBackendFrag(bf)
 	be := &backend{svcName: name, upName: bf.up.Name, origin: svcRef}
 	t.backends[name] = be
 	plugins, ok := t.resolvePlugins(svcRef, ns, bf.plugins)
