@@ -22,7 +22,8 @@ import (
 //   - every other input is the same as when it was recorded (the same
 //     Service, EndpointSlice, Secret, KongPlugin, KongClusterPlugin and
 //     KongUpstreamPolicy objects, the same class decision, no exclusions),
-//   - it holds the same Ingress objects,
+//   - it holds the same Ingresses (the same objects, or versions that
+//     differ only in status: sameIngress),
 //   - the backends it used existed (or not) as they did then, and
 //   - it touched none of the shared state that is not tracked: no
 //     plugins, TLS, default backend or exclusion in any of its Ingresses
@@ -117,7 +118,7 @@ func (m *memo) sameWorld(t *translator) bool {
 		sameSet(t.objs.KongPlugins, w.plugins) && sameSet(t.objs.KongClusterPlugins, w.cplugins) &&
 		sameSet(t.objs.KongUpstreamPolicies, w.policySet)
 	if !same {
-		m.chunks = map[*netv1.Ingress]*chunkRec{}
+		m.chunks = map[string]*chunkRec{}
 		*w = world{set: true, class: t.opts.IngressClass, classOK: t.classIsOK, isDefault: t.isDefault,
 			plugins: setOf(t.objs.KongPlugins), cplugins: setOf(t.objs.KongClusterPlugins), policySet: setOf(t.objs.KongUpstreamPolicies)}
 	}
@@ -130,8 +131,8 @@ func (m *memo) replayChunk(t *translator, run []*netv1.Ingress) bool {
 	if m == nil || !t.worldSame {
 		return false
 	}
-	r := m.chunks[run[0]]
-	if r == nil || !slices.Equal(r.ings, run) {
+	r := m.chunks[key(run[0].Namespace, run[0].Name)]
+	if r == nil || !slices.EqualFunc(r.ings, run, sameIngress) {
 		return false
 	}
 	for _, u := range r.pre {
@@ -198,7 +199,7 @@ func (m *memo) storeChunk(t *translator, r *chunkRec) {
 	end := t.lengths()
 	s := r.start
 	if !r.ok || end.plugins != s.plugins || end.certs != s.certs || end.tls != s.tls {
-		delete(m.chunks, r.ings[0])
+		delete(m.chunks, key(r.ings[0].Namespace, r.ings[0].Name))
 		return
 	}
 	res, c := t.res, t.res.Config
@@ -221,7 +222,7 @@ func (m *memo) storeChunk(t *translator, r *chunkRec) {
 	}
 	r.seen = nil
 	r.gen = m.gen
-	m.chunks[r.ings[0]] = r
+	m.chunks[key(r.ings[0].Namespace, r.ings[0].Name)] = r
 }
 
 func (r *chunkRec) spoil() {

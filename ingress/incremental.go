@@ -1,6 +1,7 @@
 package ingress
 
 import (
+	"maps"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -22,8 +23,12 @@ import (
 // options; TestIncrementalEqualsFull holds it to that.
 //
 // Objects without a resourceVersion (built by hand rather than read from
-// the API server) are never taken from the memory. An Incremental is not
-// safe for concurrent use.
+// the API server) are never taken from the memory. An Ingress counts as
+// unchanged when its UID, generation and annotations are (an update of
+// its status alone), which relies on the API server's rule that every
+// spec change bumps metadata.generation: objects that change their spec
+// without it must change their resourceVersion and have generation 0. An
+// Incremental is not safe for concurrent use.
 type Incremental struct {
 	m memo
 }
@@ -65,19 +70,18 @@ func (in *Incremental) Reused() (hits, misses int) { return in.m.hits, in.m.miss
 type memo struct {
 	gen          uint64
 	hits, misses int
-	replays      int                          // runs of Ingresses replayed (chunks.go)
-	sizes        [4]int                       // routes, services, upstreams, targets last time
-	index        indexMemo                    // Services, Secrets and EndpointSlices by key
-	world        world                        // the inputs recorded runs rely on
-	chunks       map[*netv1.Ingress]*chunkRec // recorded runs, by first Ingress
-	ingresses    map[string]*ingFrag          // namespace/name
-	backends     map[string]*backendFrag      // config service name
+	replays      int                     // runs of Ingresses replayed (chunks.go)
+	sizes        [4]int                  // routes, services, upstreams, targets last time
+	index        indexMemo               // Services, Secrets and EndpointSlices by key
+	world        world                   // the inputs recorded runs rely on
+	chunks       map[string]*chunkRec    // recorded runs, by first Ingress (namespace/name)
+	ingresses    map[string]*ingFrag     // namespace/name
+	backends     map[string]*backendFrag // config service name
 }
 
 // ingFrag is what an Ingress alone translates to.
 type ingFrag struct {
-	uid      types.UID
-	rv       string
+	ing      *netv1.Ingress // the object it was computed from
 	gen      uint64
 	ra       routeAnn
 	annFail  []Failure // from the annotations
@@ -101,7 +105,7 @@ func (m *memo) ingress(ing *netv1.Ingress) *ingFrag {
 		return nil
 	}
 	f := m.ingresses[key(ing.Namespace, ing.Name)]
-	if f == nil || f.uid != ing.UID || f.rv != ing.ResourceVersion {
+	if f == nil || !sameIngress(f.ing, ing) {
 		m.misses++
 		return nil
 	}
@@ -114,7 +118,7 @@ func (m *memo) storeIngress(ing *netv1.Ingress, f *ingFrag) {
 	if m == nil || ing.ResourceVersion == "" {
 		return
 	}
-	f.uid, f.rv, f.gen = ing.UID, ing.ResourceVersion, m.gen
+	f.ing, f.gen = ing, m.gen
 	m.ingresses[key(ing.Namespace, ing.Name)] = f
 }
 
@@ -141,6 +145,22 @@ func (m *memo) storeBackend(t *translator, name string, svc *corev1.Service, sp 
 		return
 	}
 	m.backends[name] = f
+}
+
+// sameIngress reports whether b translates as a did: the same object, or
+// the same version of what the translator reads (UID, generation — the
+// API server bumps it on every spec change — and annotations), as after
+// an update of its status alone. Objects without a resourceVersion are
+// never the same as anything.
+func sameIngress(a, b *netv1.Ingress) bool {
+	if a == nil || b == nil || b.ResourceVersion == "" {
+		return false
+	}
+	if a == b || a.UID == b.UID && a.ResourceVersion == b.ResourceVersion {
+		return true
+	}
+	return a.Generation != 0 && a.UID == b.UID && a.Generation == b.Generation && a.Namespace == b.Namespace &&
+		a.Name == b.Name && a.CreationTimestamp.Equal(&b.CreationTimestamp) && maps.Equal(a.Annotations, b.Annotations)
 }
 
 // backendDeps identifies everything backendPart reads: the Service (UID,

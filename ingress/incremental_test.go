@@ -62,6 +62,7 @@ func (u *universe) stampAll() {
 	}
 	for _, o := range u.objs.Ingresses {
 		u.stamp(o, true)
+		o.Generation = 1
 	}
 	for _, o := range u.objs.Services {
 		u.stamp(o, true)
@@ -177,7 +178,17 @@ func (u *universe) step(t testing.TB) string {
 			return "delete Ingress"
 		}
 		x := o.Ingresses[i].DeepCopy()
-		switch rng.IntN(4) {
+		op := rng.IntN(5)
+		if op > 0 && op < 4 && x.Generation != 0 {
+			x.Generation++ // the API server bumps it on spec changes
+		}
+		switch op {
+		case 4:
+			// Status only: a new resourceVersion, the same generation.
+			x.Status.LoadBalancer.Ingress = []netv1.IngressLoadBalancerIngress{{IP: fmt.Sprintf("203.0.113.%d", rng.IntN(250))}}
+			u.stamp(x, false)
+			o.Ingresses[i] = x
+			return "update Ingress status"
 		case 0:
 			mutateAnnotations(rng, x)
 		case 1:
@@ -375,6 +386,7 @@ func TestIncrementalReusesUnchanged(t *testing.T) {
 	}
 	x := u.objs.Ingresses[42].DeepCopy()
 	x.Spec.Rules[0].HTTP.Paths[0].Path = "/changed"
+	x.Generation++ // a spec change
 	u.stamp(x, false)
 	u.objs.Ingresses[42] = x
 	res := inc.Translate(u.objs, opts)
@@ -405,6 +417,7 @@ func BenchmarkIncrementalTranslate10k(b *testing.B) {
 		i++
 		x := u.objs.Ingresses[0].DeepCopy()
 		x.Spec.Rules[0].HTTP.Paths[1].Path = "/api/v1/" + strconv.Itoa(i%2)
+		x.Generation++ // a spec change
 		u.stamp(x, false)
 		u.objs.Ingresses[0] = x
 		u.shuffle() // informer listers return objects in map order
@@ -457,6 +470,7 @@ func BenchmarkDeltaChange10k(b *testing.B) {
 		i++
 		x := u.objs.Ingresses[0].DeepCopy()
 		x.Spec.Rules[0].HTTP.Paths[1].Path = "/api/v1/" + strconv.Itoa(i%2)
+		x.Generation++ // a spec change
 		u.stamp(x, false)
 		u.objs.Ingresses[0] = x
 		u.shuffle()
@@ -487,6 +501,7 @@ func TestIncrementalRunsSeeSharedBackends(t *testing.T) {
 		for i := range x.Spec.Rules[0].HTTP.Paths {
 			x.Spec.Rules[0].HTTP.Paths[i].Backend.Service.Name = target
 		}
+		x.Generation++ // a spec change
 		u.stamp(x, false)
 		u.objs.Ingresses[0] = x
 		u.shuffle()
