@@ -69,8 +69,9 @@ type ControllerOptions struct {
 	// and upstreams changed since (host.Server.ApplyConfigDelta), so the
 	// proxy checks and rebuilds only those.
 	ApplyConfigDelta func(*config.Config, host.ConfigDelta) error
-	// Debounce coalesces bursts of changes (default 10 ms; changes that
-	// arrive while a sync runs are coalesced into the next one anyway).
+	// Debounce is the least time between the ends of two syncs (default
+	// 10 ms): a burst of changes is coalesced, and changes that arrive
+	// while a sync runs are folded into the next one.
 	Debounce time.Duration
 	// LeaseNamespace and LeaseName locate the Lease of the status-writer
 	// election (defaults: $POD_NAMESPACE or "default", and
@@ -352,21 +353,28 @@ func (c *Controller) Run(ctx context.Context) error {
 	go c.elect(ctx)
 	go c.statusLoop(ctx)
 	c.kick()
+	var lastSync time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-c.trigger:
 		}
-		// Debounce: let a burst of changes settle into one translation.
-		timer := time.NewTimer(c.opts.Debounce)
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			return nil
-		case <-timer.C:
+		// Debounce: syncs are at least Debounce apart, so a burst of
+		// changes settles into few translations (changes that arrive
+		// during a sync are folded into the next one); a change after a
+		// quiet spell is synced at once.
+		if wait := time.Until(lastSync.Add(c.opts.Debounce)); wait > 0 {
+			timer := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				timer.Stop()
+				return nil
+			case <-timer.C:
+			}
 		}
 		c.sync(ctx)
+		lastSync = time.Now()
 	}
 }
 
