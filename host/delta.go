@@ -177,19 +177,21 @@ func (s *Server) applyDelta(cfg *config.Config, d ConfigDelta) bool {
 	}
 	// Names in the same places as in base (the common case: a change
 	// that adds or removes nothing) reuse base's indexes.
-	routes, ok := namesLike(cfg.Routes, base.Routes, func(r *config.Route) string { return r.Name }, s.delta.routeNames)
+	var same [3]bool // routes, services, upstreams where base has them
+	routes, same0, ok := namesLike(cfg.Routes, base.Routes, func(r *config.Route) string { return r.Name }, s.delta.routeNames)
 	if !ok {
 		return false
 	}
-	services, ok := namesLike(cfg.Services, base.Services, func(s *config.Service) string { return s.Name }, s.delta.svcNames)
+	services, same1, ok := namesLike(cfg.Services, base.Services, func(s *config.Service) string { return s.Name }, s.delta.svcNames)
 	if !ok {
 		return false
 	}
-	ups, ok := namesLike(cfg.Upstreams, base.Upstreams, func(u *config.Upstream) string { return u.Name }, s.delta.upNames)
+	ups, same2, ok := namesLike(cfg.Upstreams, base.Upstreams, func(u *config.Upstream) string { return u.Name }, s.delta.upNames)
 	if !ok {
 		return false
 	}
-	targets, ok := s.delta.normalize(cfg, base, d)
+	same = [3]bool{same0, same1, same2}
+	targets, ok := s.delta.normalize(cfg, base, d, same)
 	if !ok {
 		return false
 	}
@@ -217,7 +219,11 @@ func (s *Server) applyDelta(cfg *config.Config, d ConfigDelta) bool {
 	}
 	for i := range cfg.Upstreams {
 		u := &cfg.Upstreams[i]
-		if _, inBase := baseUps[u.Name]; d.Upstreams[u.Name] || !inBase || old.Balancers[u.Name] == nil {
+		inBase := same[2]
+		if !inBase {
+			_, inBase = baseUps[u.Name]
+		}
+		if len(d.Upstreams) > 0 && d.Upstreams[u.Name] || !inBase || old.Balancers[u.Name] == nil {
 			sub.Upstreams = append(sub.Upstreams, *u)
 			keep.changedUps[u.Name] = true
 		}
@@ -233,14 +239,22 @@ func (s *Server) applyDelta(cfg *config.Config, d ConfigDelta) bool {
 	}
 	for i := range cfg.Services {
 		cs := &cfg.Services[i]
-		if _, inBase := s.delta.svcNames[cs.Name]; d.Services[cs.Name] || !inBase {
+		inBase := same[1]
+		if !inBase {
+			_, inBase = s.delta.svcNames[cs.Name]
+		}
+		if len(d.Services) > 0 && d.Services[cs.Name] || !inBase {
 			addService(i)
 			keep.changedSvcs[cs.Name] = true
 		}
 	}
 	for i := range cfg.Routes {
 		r := &cfg.Routes[i]
-		if _, inBase := s.delta.routeNames[r.Name]; inBase && !d.Routes[r.Name] {
+		inBase := same[0]
+		if !inBase {
+			_, inBase = s.delta.routeNames[r.Name]
+		}
+		if inBase && !(len(d.Routes) > 0 && d.Routes[r.Name]) {
 			continue
 		}
 		keep.changedRoutes[r.Name] = true
@@ -333,13 +347,23 @@ func targetRuns(ts []config.Target) (map[string][2]int, bool) {
 // same entities); the rest of the document goes through Normalize. It
 // returns cfg's target runs; false (cfg's entities partly normalized,
 // which Normalize finishes) when the delta cannot be used.
-func (st *deltaState) normalize(cfg, base *config.Config, d ConfigDelta) (map[string][2]int, bool) {
+func (st *deltaState) normalize(cfg, base *config.Config, d ConfigDelta, same [3]bool) (map[string][2]int, bool) {
+	// baseIndex finds an entity in base: at its own index when the names
+	// sit where base has them (no hashing of 40,000 names), else by name.
+	baseIndex := func(kind, i int, name string, known map[string]int) (int, bool) {
+		if same[kind] {
+			return i, true
+		}
+		j, ok := known[name]
+		return j, ok
+	}
+	changed := func(set map[string]bool, name string) bool { return len(set) > 0 && set[name] }
 	tmp := *cfg
 	tmp.Routes, tmp.Services, tmp.Upstreams, tmp.Targets = nil, nil, nil, nil
 	var ri, si, ui []int
 	for i := range cfg.Routes {
 		r := &cfg.Routes[i]
-		if j, ok := st.routeNames[r.Name]; ok && !d.Routes[r.Name] {
+		if j, ok := baseIndex(0, i, r.Name, st.routeNames); ok && !changed(d.Routes, r.Name) {
 			*r = base.Routes[j]
 			continue
 		}
@@ -350,7 +374,7 @@ func (st *deltaState) normalize(cfg, base *config.Config, d ConfigDelta) (map[st
 	}
 	for i := range cfg.Services {
 		sv := &cfg.Services[i]
-		if j, ok := st.svcNames[sv.Name]; ok && !d.Services[sv.Name] {
+		if j, ok := baseIndex(1, i, sv.Name, st.svcNames); ok && !changed(d.Services, sv.Name) {
 			*sv = base.Services[j]
 			continue
 		}
@@ -361,7 +385,7 @@ func (st *deltaState) normalize(cfg, base *config.Config, d ConfigDelta) (map[st
 	}
 	for i := range cfg.Upstreams {
 		u := &cfg.Upstreams[i]
-		if j, ok := st.upNames[u.Name]; ok && !d.Upstreams[u.Name] {
+		if j, ok := baseIndex(2, i, u.Name, st.upNames); ok && !changed(d.Upstreams, u.Name) {
 			*u = base.Upstreams[j]
 			continue
 		}
@@ -416,7 +440,7 @@ func (st *deltaState) normalize(cfg, base *config.Config, d ConfigDelta) (map[st
 
 // namesLike is names for a list whose names may all sit where they sit
 // in base, whose index (known) is then reused.
-func namesLike[T any](list, base []T, name func(*T) string, known map[string]int) (map[string]int, bool) {
+func namesLike[T any](list, base []T, name func(*T) string, known map[string]int) (m map[string]int, same, ok bool) {
 	if known != nil && len(list) == len(base) {
 		same := true
 		for i := range list {
@@ -426,10 +450,11 @@ func namesLike[T any](list, base []T, name func(*T) string, known map[string]int
 			}
 		}
 		if same {
-			return known, true
+			return known, true, true
 		}
 	}
-	return names(list, name)
+	m, ok = names(list, name)
+	return m, false, ok
 }
 
 // names indexes entities by name; false when a name is empty or
