@@ -160,6 +160,9 @@ type Controller struct {
 	stamps  stamps         // parts of the configuration last applied
 	lastCfg *config.Config // the configuration last applied (the proxy's, normalized)
 	fp      inputSum       // running fingerprint of every watched object
+	// decoded holds the custom resources of the last sync, decoded (sync
+	// goroutine only).
+	decoded map[*unstructured.Unstructured]metav1.Object
 }
 
 // rejection is an object the proxy rejected, and its version then.
@@ -427,8 +430,7 @@ func (c *Controller) elect(ctx context.Context) {
 	}
 }
 
-// snapshot reads every watched object from the informer caches. Custom
-// resources are decoded once per resourceVersion.
+// snapshot reads every watched object from the informer caches.
 func (c *Controller) snapshot() *Objects {
 	objs := &Objects{}
 	everything := labels.Everything()
@@ -437,7 +439,11 @@ func (c *Controller) snapshot() *Objects {
 	objs.Services, _ = c.factory.Core().V1().Services().Lister().List(everything)
 	objs.EndpointSlices, _ = c.sliceFac.Discovery().V1().EndpointSlices().Lister().List(everything)
 	objs.Secrets, _ = c.secretFac.Core().V1().Secrets().Lister().List(everything)
-	decode := func(gvr schema.GroupVersionResource, kind string, each func(u *unstructured.Unstructured) (metav1.Object, error)) {
+	// Custom resources are decoded once per object version: the informer
+	// replaces an object when it changes, so the same pointer is the same
+	// version (and the translator's memo sees the same decoded object).
+	decoded := make(map[*unstructured.Unstructured]metav1.Object, len(c.decoded))
+	decode := func(gvr schema.GroupVersionResource, kind string, newObj func() metav1.Object, add func(metav1.Object)) {
 		l, ok := c.crds[gvr]
 		if !ok {
 			return
@@ -448,43 +454,29 @@ func (c *Controller) snapshot() *Objects {
 			if !ok {
 				continue
 			}
-			if _, err := each(u); err != nil {
-				c.log.Warn("cannot decode object; ignored", "kind", kind, "namespace", u.GetNamespace(), "name", u.GetName(), "err", err)
+			o, ok := c.decoded[u]
+			if !ok {
+				o = newObj()
+				if err := FromUnstructured(u, o); err != nil {
+					c.log.Warn("cannot decode object; ignored", "kind", kind, "namespace", u.GetNamespace(), "name", u.GetName(), "err", err)
+					continue
+				}
 			}
+			decoded[u] = o
+			add(o)
 		}
 	}
-	decode(KongPluginGVR, "KongPlugin", func(u *unstructured.Unstructured) (metav1.Object, error) {
-		p := &KongPlugin{}
-		err := FromUnstructured(u, p)
-		if err == nil {
-			objs.KongPlugins = append(objs.KongPlugins, p)
-		}
-		return p, err
-	})
-	decode(KongClusterPluginGVR, "KongClusterPlugin", func(u *unstructured.Unstructured) (metav1.Object, error) {
-		p := &KongPlugin{}
-		err := FromUnstructured(u, p)
-		if err == nil {
-			objs.KongClusterPlugins = append(objs.KongClusterPlugins, p)
-		}
-		return p, err
-	})
-	decode(KongConsumerGVR, "KongConsumer", func(u *unstructured.Unstructured) (metav1.Object, error) {
-		p := &KongConsumer{}
-		err := FromUnstructured(u, p)
-		if err == nil {
-			objs.KongConsumers = append(objs.KongConsumers, p)
-		}
-		return p, err
-	})
-	decode(KongUpstreamPolicyGVR, "KongUpstreamPolicy", func(u *unstructured.Unstructured) (metav1.Object, error) {
-		p := &KongUpstreamPolicy{}
-		err := FromUnstructured(u, p)
-		if err == nil {
-			objs.KongUpstreamPolicies = append(objs.KongUpstreamPolicies, p)
-		}
-		return p, err
-	})
+	decode(KongPluginGVR, "KongPlugin", func() metav1.Object { return &KongPlugin{} },
+		func(o metav1.Object) { objs.KongPlugins = append(objs.KongPlugins, o.(*KongPlugin)) })
+	decode(KongClusterPluginGVR, "KongClusterPlugin", func() metav1.Object { return &KongPlugin{} },
+		func(o metav1.Object) { objs.KongClusterPlugins = append(objs.KongClusterPlugins, o.(*KongPlugin)) })
+	decode(KongConsumerGVR, "KongConsumer", func() metav1.Object { return &KongConsumer{} },
+		func(o metav1.Object) { objs.KongConsumers = append(objs.KongConsumers, o.(*KongConsumer)) })
+	decode(KongUpstreamPolicyGVR, "KongUpstreamPolicy", func() metav1.Object { return &KongUpstreamPolicy{} },
+		func(o metav1.Object) {
+			objs.KongUpstreamPolicies = append(objs.KongUpstreamPolicies, o.(*KongUpstreamPolicy))
+		})
+	c.decoded = decoded
 	return objs
 }
 
