@@ -489,6 +489,7 @@ var entityRe = regexp.MustCompile(`\b(routes|services|upstreams|targets|plugins|
 // the running configuration keeps serving.
 func (c *Controller) sync(ctx context.Context) {
 	start := time.Now()
+	gcStart := gcCycles()
 	// The fingerprint is read before the objects: an informer updates its
 	// cache before it calls the handler that updates the fingerprint, so
 	// the objects are at least as new as the fingerprint says (a change in
@@ -565,7 +566,8 @@ func (c *Controller) sync(ctx context.Context) {
 			hits, misses := c.inc.Reused()
 			c.log.Info("configuration applied", "routes", len(res.Config.Routes), "failures", len(res.Failures), "took", time.Since(start).Round(time.Millisecond),
 				"read", tTranslate.Sub(start).Round(time.Millisecond), "translate", tApply.Sub(tTranslate).Round(time.Millisecond),
-				"apply", time.Since(tApply).Round(time.Millisecond), "parts_reused", hits, "parts_computed", misses)
+				"apply", time.Since(tApply).Round(time.Millisecond), "parts_reused", hits, "parts_computed", misses,
+				"gc_cycles", gcCycles()-gcStart)
 			break
 		}
 		c.mu.Lock()

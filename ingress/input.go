@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"maps"
+	"runtime/metrics"
 	"slices"
 	"strconv"
 	"sync"
@@ -178,4 +179,15 @@ func (c *Controller) recheckStatus() {
 	case c.statusKick <- struct{}{}:
 	default:
 	}
+}
+
+// gcCycles is the number of completed GC cycles (for the sync log: a
+// slow sync that overlapped a collection says so).
+func gcCycles() uint64 {
+	s := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return s[0].Value.Uint64()
 }
