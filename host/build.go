@@ -24,6 +24,12 @@ import (
 // over for targets that did not change. Nothing is started here: the
 // caller starts the new balancers only once the whole build succeeded.
 func build(cfg *config.Config, hash [32]byte, prev *proxy.Snapshot, log *slog.Logger, plugins *pluginLoader) (snap *proxy.Snapshot, err error) {
+	return buildKeep(cfg, hash, prev, log, plugins, nil)
+}
+
+// buildKeep is build that takes from prev, unchanged, the balancers and
+// services keep names (ApplyConfigDelta; nil keeps nothing).
+func buildKeep(cfg *config.Config, hash [32]byte, prev *proxy.Snapshot, log *slog.Logger, plugins *pluginLoader, keep *keepSet) (snap *proxy.Snapshot, err error) {
 	s := &proxy.Snapshot{
 		Balancers: map[string]*upstream.Balancer{},
 		Hash:      hash,
@@ -37,6 +43,8 @@ func build(cfg *config.Config, hash [32]byte, prev *proxy.Snapshot, log *slog.Lo
 		return nil, err
 	}
 	ext := &proxy.Extensions{Consumers: ix, Counters: plugins.localCounters()}
+	// Runtime routes of prev can be kept only if every plugin is.
+	keepPlugins := keep != nil && samePlugins(pset, prev)
 	s.Plugins, s.PluginSlots = pset, slots
 	defer func() {
 		if err != nil {
@@ -51,10 +59,18 @@ func build(cfg *config.Config, hash [32]byte, prev *proxy.Snapshot, log *slog.Lo
 
 	targets := map[string][]config.Target{}
 	for _, t := range cfg.Targets {
+		if keep.upstream(t.Upstream) {
+			continue // its balancer is kept whole
+		}
 		targets[t.Upstream] = append(targets[t.Upstream], t)
 	}
-	upstreams := map[string]*config.Upstream{}
+	upstreams := make(map[string]*config.Upstream, len(cfg.Upstreams))
 	for i := range cfg.Upstreams {
+		if b := keep.balancer(cfg.Upstreams[i].Name, prev); b != nil {
+			s.Balancers[cfg.Upstreams[i].Name] = b
+			upstreams[cfg.Upstreams[i].Name] = &cfg.Upstreams[i]
+			continue
+		}
 		u := cfg.Upstreams[i]
 		u.Targets = targets[u.Name]
 		if u.ID != "" {
@@ -75,9 +91,11 @@ func build(cfg *config.Config, hash [32]byte, prev *proxy.Snapshot, log *slog.Lo
 	services := map[string]*proxy.Service{}
 	for i := range cfg.Services {
 		cs := &cfg.Services[i]
-		svc, err := buildService(cs, s.Balancers, upstreams, cfg)
-		if err != nil {
-			return nil, fmt.Errorf("services[%d] (service %q): %w", i, cs.Name, err)
+		svc := keep.service(cs, s.Balancers, prev)
+		if svc == nil {
+			if svc, err = buildService(cs, s.Balancers, upstreams, cfg); err != nil {
+				return nil, fmt.Errorf("services[%d] (service %q): %w", i, cs.Name, err)
+			}
 		}
 		s.Services = append(s.Services, svc)
 		if cs.Name != "" {
@@ -95,33 +113,9 @@ func build(cfg *config.Config, hash [32]byte, prev *proxy.Snapshot, log *slog.Lo
 		if svc == nil && cr.Service != "" {
 			return nil, fmt.Errorf("routes[%d] (route %q): service %q not found", i, cr.Name, cr.Service)
 		}
-		rt := &proxy.Route{
-			Name:              cr.Name,
-			Service:           svc,
-			StripPath:         boolOr(cr.StripPath, true),
-			PreserveHost:      boolOr(cr.PreserveHost, false),
-			HTTPSRedirectCode: cr.HTTPSRedirectStatusCode,
-			PathHandlingV1:    cr.PathHandling == "v1",
-		}
-		if rt.Name == "" {
-			rt.Name = cr.ID
-		}
-		rt.Plugins = routePlugins(cfg, byIndex, cr, ix)
-		rt.Ext = ext
-		for _, p := range cr.Protocols {
-			switch p {
-			case "http":
-				rt.Protocols |= proxy.ProtoHTTP
-			case "https":
-				rt.Protocols |= proxy.ProtoHTTPS
-			case "grpc":
-				rt.Protocols |= proxy.ProtoGRPC
-			case "grpcs":
-				rt.Protocols |= proxy.ProtoGRPCS
-			}
-		}
-		if rt.Protocols == 0 {
-			rt.Protocols = proxy.ProtoHTTP | proxy.ProtoHTTPS
+		rt := keep.route(i, cr.Name, svc, prev, keepPlugins)
+		if rt == nil {
+			rt = newRoute(cr, svc, cfg, byIndex, ix, ext)
 		}
 		s.Routes = append(s.Routes, rt)
 		kind := router.PathKong
@@ -153,6 +147,39 @@ func build(cfg *config.Config, hash [32]byte, prev *proxy.Snapshot, log *slog.Lo
 	}
 	s.Table = tbl
 	return s, nil
+}
+
+// newRoute builds the runtime route of a config route.
+func newRoute(cr *config.Route, svc *proxy.Service, cfg *config.Config, byIndex []*proxy.Plugin, ix *consumers.Index, ext *proxy.Extensions) *proxy.Route {
+	rt := &proxy.Route{
+		Name:              cr.Name,
+		Service:           svc,
+		StripPath:         boolOr(cr.StripPath, true),
+		PreserveHost:      boolOr(cr.PreserveHost, false),
+		HTTPSRedirectCode: cr.HTTPSRedirectStatusCode,
+		PathHandlingV1:    cr.PathHandling == "v1",
+	}
+	if rt.Name == "" {
+		rt.Name = cr.ID
+	}
+	rt.Plugins = routePlugins(cfg, byIndex, cr, ix)
+	rt.Ext = ext
+	for _, p := range cr.Protocols {
+		switch p {
+		case "http":
+			rt.Protocols |= proxy.ProtoHTTP
+		case "https":
+			rt.Protocols |= proxy.ProtoHTTPS
+		case "grpc":
+			rt.Protocols |= proxy.ProtoGRPC
+		case "grpcs":
+			rt.Protocols |= proxy.ProtoGRPCS
+		}
+	}
+	if rt.Protocols == 0 {
+		rt.Protocols = proxy.ProtoHTTP | proxy.ProtoHTTPS
+	}
+	return rt
 }
 
 func buildService(cs *config.Service, balancers map[string]*upstream.Balancer, ups map[string]*config.Upstream, cfg *config.Config) (*proxy.Service, error) {

@@ -109,6 +109,9 @@ type Server struct {
 	// tm picks the HTTPS listener's certificates and runs ACME.
 	tm      *tlsacme.Manager
 	httpsLn net.Listener
+
+	// delta indexes the snapshot in service for ApplyConfigDelta.
+	delta deltaState
 }
 
 // New loads and builds the initial configuration. It does not listen yet.

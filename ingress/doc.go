@@ -15,7 +15,8 @@
 //     follow the Kong Ingress Controller 3.x.
 //   - [Controller], which watches the cluster with client-go informers,
 //     debounces changes, translates and applies through the proxy's atomic
-//     swap ([host.Server.ApplyConfig]), leaves out objects the proxy rejects
+//     swap ([host.Server.ApplyConfigDelta], told which routes, services and
+//     upstreams changed), leaves out objects the proxy rejects
 //     (the last good configuration keeps serving otherwise), raises Events
 //     on the objects at fault, sets Programmed conditions, and, on the
 //     replica holding the Lease, writes Ingress status.

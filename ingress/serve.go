@@ -76,6 +76,7 @@ func StartProxy(ctx context.Context, kube *rest.Config, opts ProxyOptions) (*Pro
 	co.Kube = kube
 	co.Apply = srv.Apply
 	co.ApplyConfig = srv.ApplyConfig
+	co.ApplyConfigDelta = srv.ApplyConfigDelta
 	co.ModuleErrors = srv.PluginModuleErrors
 	co.SetPullSecrets = srv.SetPullSecrets
 	co.CheckPullSecret = host.CheckPullSecret

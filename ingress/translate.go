@@ -129,6 +129,11 @@ type Result struct {
 	// for each entity by index (the Ingress of a route, the KongPlugin of
 	// a plugin, the Service of an upstream); see Origin.
 	origins map[string][]Ref
+	// stamps identify, parallel to Config's routes, services and
+	// upstreams, the memoized parts each was made of (zero: made afresh);
+	// see stamps.go.
+	routeStamps []routeStamp
+	svcStamps   []*backendFrag
 }
 
 // Origin returns the object answerable for an entity of Config given by
@@ -187,6 +192,13 @@ type translator struct {
 	failedPl   map[Ref]string // KongPlugin refs that failed
 	instance   map[string]int // instance_name uses
 	pluginIdx  int
+
+	memo *memo     // per-object results of earlier translations (nil: none)
+	rec  *chunkRec // the run of Ingresses being recorded (nil: none)
+	// indexReused: the Services, Secrets and EndpointSlices are the
+	// objects of the last translation; worldSame: recorded runs of
+	// Ingresses may be replayed (chunks.go).
+	indexReused, worldSame bool
 }
 
 type backend struct {
@@ -200,28 +212,34 @@ type backend struct {
 // encoded). Problems with individual objects are reported in
 // Result.Failures; the affected object (or only its bad part) is left out
 // and everything else is translated.
-func Translate(objs *Objects, opts Options) *Result {
+func Translate(objs *Objects, opts Options) *Result { return translate(objs, opts, nil) }
+
+func translate(objs *Objects, opts Options, m *memo) *Result {
 	t := &translator{
+		memo:       m,
 		opts:       opts,
 		objs:       objs,
 		res:        &Result{Config: &config.Config{FormatVersion: config.FormatVersion}, origins: map[string][]Ref{}, TLS: map[string]TLSPair{}},
-		services:   map[string]*corev1.Service{},
+		services:   make(map[string]*corev1.Service, len(objs.Services)),
 		secrets:    map[string]*corev1.Secret{},
-		slices:     map[string][]*discoveryv1.EndpointSlice{},
+		slices:     make(map[string][]*discoveryv1.EndpointSlice, len(objs.Services)),
 		plugins:    map[string]*KongPlugin{},
 		cplugins:   map[string]*KongPlugin{},
 		policies:   map[string]*KongUpstreamPolicy{},
-		backends:   map[string]*backend{},
+		backends:   make(map[string]*backend, m.size(1)),
 		programmed: map[Ref]bool{},
 		failedPl:   map[Ref]string{},
 		instance:   map[string]int{},
 	}
+	t.memo.prealloc(t.res)
 	t.index()
 	t.ingressClass()
+	t.worldSame = t.memo.sameWorld(t)
 	t.ingresses()
 	t.globalPlugins()
 	t.consumers()
 	t.finish()
+	t.memo.recordSizes(t.res)
 	return t.res
 }
 
@@ -232,22 +250,30 @@ func (t *translator) fail(obj Ref, field, reason, format string, args ...any) {
 }
 
 func (t *translator) index() {
-	for _, s := range t.objs.Services {
-		t.services[key(s.Namespace, s.Name)] = s
-	}
-	for _, s := range t.objs.Secrets {
-		t.secrets[key(s.Namespace, s.Name)] = s
-	}
-	for _, es := range t.objs.EndpointSlices {
-		svc := es.Labels[discoveryv1.LabelServiceName]
-		if svc == "" {
-			continue
+	if t.memo.sameIndex(t) {
+		// The same Service, Secret and EndpointSlice objects as last
+		// time: the same maps.
+		t.services, t.secrets, t.slices = t.memo.index.services, t.memo.index.secrets, t.memo.index.slices
+		t.indexReused = true
+	} else {
+		for _, s := range t.objs.Services {
+			t.services[key(s.Namespace, s.Name)] = s
 		}
-		k := key(es.Namespace, svc)
-		t.slices[k] = append(t.slices[k], es)
-	}
-	for k := range t.slices {
-		slices.SortFunc(t.slices[k], func(a, b *discoveryv1.EndpointSlice) int { return strings.Compare(a.Name, b.Name) })
+		for _, s := range t.objs.Secrets {
+			t.secrets[key(s.Namespace, s.Name)] = s
+		}
+		for _, es := range t.objs.EndpointSlices {
+			svc := es.Labels[discoveryv1.LabelServiceName]
+			if svc == "" {
+				continue
+			}
+			k := key(es.Namespace, svc)
+			t.slices[k] = append(t.slices[k], es)
+		}
+		for k := range t.slices {
+			slices.SortFunc(t.slices[k], func(a, b *discoveryv1.EndpointSlice) int { return strings.Compare(a.Name, b.Name) })
+		}
+		t.memo.storeIndex(t)
 	}
 	for _, p := range t.objs.KongPlugins {
 		t.plugins[key(p.Namespace, p.Name)] = p
@@ -329,6 +355,13 @@ type routeGroup struct {
 	pathType string // "Exact", "Prefix" or "" (ImplementationSpecific)
 	paths    []string
 	order    int
+	route    config.Route // the group's route, Service left empty
+
+	// The Service object the group's backend last resolved to, with its
+	// port and config service name (a cache: same object, same answer).
+	svc     *corev1.Service
+	sp      *corev1.ServicePort
+	svcName string
 }
 
 // routeAnn is the route-level annotations of an Ingress.
@@ -525,129 +558,192 @@ func (t *translator) ingresses() {
 		}
 	}
 	slices.SortFunc(ours, byAge)
-	var defaultRoute *config.Route
-	var defaultOrigin Ref
-	var defaultPlugins []pluginUse
-	for _, ing := range ours {
-		ref := Ref{"Ingress", ing.Namespace, ing.Name}
-		t.res.Ingresses = append(t.res.Ingresses, ref)
-		if reason, ok := t.opts.Excluded[ref]; ok {
-			t.fail(ref, "", ReasonRejected, "left out: %s", reason)
+	var d defaultState
+	// Ingresses are merged in runs (chunks); a run of unchanged Ingresses
+	// in an unchanged world is replayed from the memo (chunks.go).
+	for idx := 0; idx < len(ours); {
+		end := chunkEnd(ours, idx)
+		run := ours[idx:end]
+		idx = end
+		if t.memo.replayChunk(t, run) {
 			continue
 		}
-		ra := t.routeAnnotations(ref, ing.Annotations)
-		plugins, pluginsOK := t.resolvePlugins(ref, ing.Namespace, ra.plugins)
-		t.tls(ref, ing)
-
-		// Group paths: (host, backend, path type) in order of appearance.
-		var groups []*routeGroup
-		find := func(g routeGroup) *routeGroup {
-			for _, x := range groups {
-				if x.host == g.host && x.pathType == g.pathType && x.backend.Name == g.backend.Name &&
-					x.backend.Port.Name == g.backend.Port.Name && x.backend.Port.Number == g.backend.Port.Number {
-					return x
-				}
-			}
-			x := &g
-			x.order = len(groups)
-			groups = append(groups, x)
-			return x
+		rec := t.memo.startChunk(t, run)
+		for _, ing := range run {
+			t.oneIngress(ing, &d)
 		}
-		for i, rule := range ing.Spec.Rules {
-			host := strings.ToLower(rule.Host)
-			if host != "" {
-				if err := checkHost(host); err != nil {
-					t.fail(ref, fmt.Sprintf("spec.rules[%d].host", i), ReasonInvalid, "host %q: %v; rule skipped", rule.Host, err)
-					continue
-				}
-			}
-			if rule.HTTP == nil {
-				continue
-			}
-			for j, p := range rule.HTTP.Paths {
-				f := fmt.Sprintf("spec.rules[%d].http.paths[%d]", i, j)
-				if p.Backend.Service == nil {
-					t.fail(ref, f+".backend", ReasonUnsupported, "only Service backends are supported; path skipped")
-					continue
-				}
-				pt := netv1.PathTypeImplementationSpecific
-				if p.PathType != nil {
-					pt = *p.PathType
-				}
-				path := p.Path
-				if path == "" {
-					path = "/"
-				}
-				var kind string
-				switch pt {
-				case netv1.PathTypeExact:
-					kind = "Exact"
-				case netv1.PathTypePrefix:
-					kind = "Prefix"
-				case netv1.PathTypeImplementationSpecific:
-					// Kong's meaning (KIC): a string prefix, or a regex
-					// when the path starts with "/~".
-					if rx, ok := strings.CutPrefix(path, "/~"); ok {
-						if _, err := regexp.Compile(rx); err != nil {
-							t.fail(ref, f+".path", ReasonInvalid, "invalid regex %q: %v; path skipped", rx, err)
-							continue
-						}
-						path = "~" + rx
-					}
-				default:
-					t.fail(ref, f+".pathType", ReasonInvalid, "unknown pathType %q; path skipped", pt)
-					continue
-				}
-				if !strings.HasPrefix(path, "/") && !strings.HasPrefix(path, "~") {
-					t.fail(ref, f+".path", ReasonInvalid, "path %q must start with /; path skipped", path)
-					continue
-				}
-				g := find(routeGroup{host: host, backend: *p.Backend.Service, pathType: kind})
-				if !slices.Contains(g.paths, path) {
-					g.paths = append(g.paths, path)
-				}
-			}
-		}
-		for _, g := range groups {
-			svcName, ok := t.backend(ref, ing.Namespace, g.backend)
-			if !ok {
-				continue
-			}
-			name := routeName(ing.Namespace, ing.Name, g.backend, g.host, g.pathType)
-			r := t.route(ref, name, svcName, ra)
-			if g.host != "" {
-				r.Hosts = append(r.Hosts, g.host)
-			}
-			r.Hosts = appendUnique(r.Hosts, ra.hostAliases...)
-			r.Paths = g.paths
-			r.PathType = g.pathType
-			if !pluginsOK || t.backends[svcName].failed {
-				t.fail(ref, "", ReasonWithheld, "route for %s %s withheld: %s", hostOrAny(g.host), strings.Join(g.paths, " "), withheldWhy(pluginsOK))
-				continue
-			}
-			t.addRoute(r, ref, plugins)
-		}
-		if db := ing.Spec.DefaultBackend; db != nil && defaultRoute == nil {
-			if db.Service == nil {
-				t.fail(ref, "spec.defaultBackend", ReasonUnsupported, "only Service backends are supported")
-			} else if svcName, ok := t.backend(ref, ing.Namespace, *db.Service); ok {
-				r := t.route(ref, sanitize(ing.Namespace+"."+ing.Name+".default-backend"), svcName, ra)
-				r.Paths, r.PathType = []string{"/"}, "Prefix"
-				if pluginsOK && !t.backends[svcName].failed {
-					defaultRoute, defaultOrigin, defaultPlugins = &r, ref, plugins
-				} else {
-					t.fail(ref, "spec.defaultBackend", ReasonWithheld, "default backend withheld: %s", withheldWhy(pluginsOK))
-				}
-			}
-		} else if db != nil {
-			t.fail(ref, "spec.defaultBackend", ReasonConflict, "ignored: the oldest Ingress with a defaultBackend, %s, wins", defaultOrigin)
-		}
+		t.memo.storeChunk(t, rec)
 	}
+	defaultRoute, defaultOrigin, defaultPlugins := d.route, d.origin, d.plugins
 	// The default backend goes last: with no host and Prefix "/" it ranks
 	// below every rule, and on ties the router keeps declaration order.
 	if defaultRoute != nil {
 		t.addRoute(*defaultRoute, defaultOrigin, defaultPlugins)
 	}
+}
+
+// defaultState is the default backend chosen so far (the oldest wins).
+type defaultState struct {
+	route   *config.Route
+	origin  Ref
+	plugins []pluginUse
+}
+
+// oneIngress translates one Ingress of Weir's class, in age order.
+func (t *translator) oneIngress(ing *netv1.Ingress, d *defaultState) {
+	ref := Ref{"Ingress", ing.Namespace, ing.Name}
+	t.res.Ingresses = append(t.res.Ingresses, ref)
+	if reason, ok := t.opts.Excluded[ref]; ok {
+		t.fail(ref, "", ReasonRejected, "left out: %s", reason)
+		t.rec.spoil()
+		return
+	}
+	// The parts that depend on the Ingress alone (annotations, paths,
+	// route names) come from the memo when the Ingress is unchanged;
+	// their failures are replayed at the same place in the sequence.
+	fr := t.memo.ingress(ing)
+	var ra routeAnn
+	if fr != nil {
+		ra = fr.ra
+		t.res.Failures = append(t.res.Failures, fr.annFail...)
+	} else {
+		n := len(t.res.Failures)
+		ra = t.routeAnnotations(ref, ing.Annotations)
+		fr = &ingFrag{ra: ra, annFail: slices.Clone(t.res.Failures[n:])}
+	}
+	t.rec.noteIngress(fr)
+	if len(ra.plugins) > 0 || len(ing.Spec.TLS) > 0 || ing.Spec.DefaultBackend != nil {
+		t.rec.spoil() // plugins, certificates and the default backend are shared state
+	}
+	plugins, pluginsOK := t.resolvePlugins(ref, ing.Namespace, ra.plugins)
+	t.tls(ref, ing)
+	if fr.groups == nil {
+		n := len(t.res.Failures)
+		fr.groups = t.routeGroups(ref, ing, ra)
+		fr.pathFail = slices.Clone(t.res.Failures[n:])
+		t.memo.storeIngress(ing, fr)
+	} else {
+		t.res.Failures = append(t.res.Failures, fr.pathFail...)
+	}
+	for _, g := range fr.groups {
+		svcName, ok := t.backendOf(ref, ing.Namespace, g.backend, g)
+		if !ok {
+			continue
+		}
+		r := g.route
+		r.Service = svcName
+		if !pluginsOK || t.backends[svcName].failed {
+			t.fail(ref, "", ReasonWithheld, "route for %s %s withheld: %s", hostOrAny(g.host), strings.Join(g.paths, " "), withheldWhy(pluginsOK))
+			continue
+		}
+		t.addRoute(r, ref, plugins)
+		t.res.routeStamps[len(t.res.routeStamps)-1] = routeStamp{g, svcName}
+	}
+	if db := ing.Spec.DefaultBackend; db != nil && d.route == nil {
+		if db.Service == nil {
+			t.fail(ref, "spec.defaultBackend", ReasonUnsupported, "only Service backends are supported")
+		} else if svcName, ok := t.backend(ref, ing.Namespace, *db.Service); ok {
+			r := t.route(ref, sanitize(ing.Namespace+"."+ing.Name+".default-backend"), svcName, ra)
+			r.Paths, r.PathType = []string{"/"}, "Prefix"
+			if pluginsOK && !t.backends[svcName].failed {
+				d.route, d.origin, d.plugins = &r, ref, plugins
+			} else {
+				t.fail(ref, "spec.defaultBackend", ReasonWithheld, "default backend withheld: %s", withheldWhy(pluginsOK))
+			}
+		}
+	} else if db != nil {
+		t.fail(ref, "spec.defaultBackend", ReasonConflict, "ignored: the oldest Ingress with a defaultBackend, %s, wins", d.origin)
+	}
+}
+
+// routeGroups groups the paths of an Ingress into routes: (host, backend,
+// path type) in order of appearance, each with its route (Service left
+// empty). It depends on the Ingress alone.
+func (t *translator) routeGroups(ref Ref, ing *netv1.Ingress, ra routeAnn) []*routeGroup {
+	// Group paths: (host, backend, path type) in order of appearance.
+	var groups []*routeGroup
+	find := func(g routeGroup) *routeGroup {
+		for _, x := range groups {
+			if x.host == g.host && x.pathType == g.pathType && x.backend.Name == g.backend.Name &&
+				x.backend.Port.Name == g.backend.Port.Name && x.backend.Port.Number == g.backend.Port.Number {
+				return x
+			}
+		}
+		x := &g
+		x.order = len(groups)
+		groups = append(groups, x)
+		return x
+	}
+	for i, rule := range ing.Spec.Rules {
+		host := strings.ToLower(rule.Host)
+		if host != "" {
+			if err := checkHost(host); err != nil {
+				t.fail(ref, fmt.Sprintf("spec.rules[%d].host", i), ReasonInvalid, "host %q: %v; rule skipped", rule.Host, err)
+				continue
+			}
+		}
+		if rule.HTTP == nil {
+			continue
+		}
+		for j, p := range rule.HTTP.Paths {
+			f := fmt.Sprintf("spec.rules[%d].http.paths[%d]", i, j)
+			if p.Backend.Service == nil {
+				t.fail(ref, f+".backend", ReasonUnsupported, "only Service backends are supported; path skipped")
+				continue
+			}
+			pt := netv1.PathTypeImplementationSpecific
+			if p.PathType != nil {
+				pt = *p.PathType
+			}
+			path := p.Path
+			if path == "" {
+				path = "/"
+			}
+			var kind string
+			switch pt {
+			case netv1.PathTypeExact:
+				kind = "Exact"
+			case netv1.PathTypePrefix:
+				kind = "Prefix"
+			case netv1.PathTypeImplementationSpecific:
+				// Kong's meaning (KIC): a string prefix, or a regex
+				// when the path starts with "/~".
+				if rx, ok := strings.CutPrefix(path, "/~"); ok {
+					if _, err := regexp.Compile(rx); err != nil {
+						t.fail(ref, f+".path", ReasonInvalid, "invalid regex %q: %v; path skipped", rx, err)
+						continue
+					}
+					path = "~" + rx
+				}
+			default:
+				t.fail(ref, f+".pathType", ReasonInvalid, "unknown pathType %q; path skipped", pt)
+				continue
+			}
+			if !strings.HasPrefix(path, "/") && !strings.HasPrefix(path, "~") {
+				t.fail(ref, f+".path", ReasonInvalid, "path %q must start with /; path skipped", path)
+				continue
+			}
+			g := find(routeGroup{host: host, backend: *p.Backend.Service, pathType: kind})
+			if !slices.Contains(g.paths, path) {
+				g.paths = append(g.paths, path)
+			}
+		}
+	}
+	if groups == nil {
+		groups = []*routeGroup{} // computed, none
+	}
+	for _, g := range groups {
+		name := routeName(ing.Namespace, ing.Name, g.backend, g.host, g.pathType)
+		r := t.route(ref, name, "", ra)
+		if g.host != "" {
+			r.Hosts = append(r.Hosts, g.host)
+		}
+		r.Hosts = appendUnique(r.Hosts, ra.hostAliases...)
+		r.Paths = g.paths
+		r.PathType = g.pathType
+		g.route = r
+	}
+	return groups
 }
 
 func withheldWhy(pluginsOK bool) string {
@@ -738,6 +834,7 @@ func (t *translator) addRoute(r config.Route, origin Ref, plugins []pluginUse) {
 	// carry namespace and name), one Ingress cannot either (grouping).
 	t.res.setOrigin("routes", len(c.Routes), origin)
 	c.Routes = append(c.Routes, r)
+	t.res.routeStamps = append(t.res.routeStamps, routeStamp{})
 	for _, pu := range plugins {
 		p := t.plugin(pu)
 		p.Route = r.Name
@@ -983,6 +1080,12 @@ func (t *translator) addPlugin(p config.Plugin, origin Ref) {
 // backend returns the config service for an Ingress backend, creating the
 // service, its upstream and targets on first use.
 func (t *translator) backend(from Ref, ns string, b netv1.IngressServiceBackend) (string, bool) {
+	return t.backendOf(from, ns, b, nil)
+}
+
+// backendOf is backend for a route group, which remembers the Service
+// port and config service name it last resolved to (g may be nil).
+func (t *translator) backendOf(from Ref, ns string, b netv1.IngressServiceBackend, g *routeGroup) (string, bool) {
 	svc, ok := t.services[key(ns, b.Name)]
 	svcRef := Ref{"Service", ns, b.Name}
 	if !ok {
@@ -990,6 +1093,7 @@ func (t *translator) backend(from Ref, ns string, b netv1.IngressServiceBackend)
 		// them fall through to a less specific rule.
 		t.fail(from, "", ReasonMissingObject, "backend Service %s/%s not found; its paths answer 503", ns, b.Name)
 		name := sanitize(fmt.Sprintf("%s.%s.%s", ns, b.Name, portString(b.Port)))
+		t.rec.noteBackend(t, name)
 		if _, done := t.backends[name]; !done {
 			up := name + ".svc"
 			t.backends[name] = &backend{svcName: name, upName: up, origin: svcRef}
@@ -999,18 +1103,29 @@ func (t *translator) backend(from Ref, ns string, b netv1.IngressServiceBackend)
 		return name, true
 	}
 	var sp *corev1.ServicePort
-	for i := range svc.Spec.Ports {
-		p := &svc.Spec.Ports[i]
-		if (b.Port.Name != "" && p.Name == b.Port.Name) || (b.Port.Name == "" && p.Port == b.Port.Number) {
-			sp = p
-			break
+	var name string
+	if g != nil && g.svc == svc {
+		sp, name = g.sp, g.svcName
+	} else {
+		for i := range svc.Spec.Ports {
+			p := &svc.Spec.Ports[i]
+			if (b.Port.Name != "" && p.Name == b.Port.Name) || (b.Port.Name == "" && p.Port == b.Port.Number) {
+				sp = p
+				break
+			}
+		}
+		if sp != nil {
+			name = sanitize(ns + "." + svc.Name + "." + strconv.Itoa(int(sp.Port)))
+		}
+		if g != nil {
+			g.svc, g.sp, g.svcName = svc, sp, name
 		}
 	}
 	if sp == nil {
 		t.fail(from, "", ReasonMissingObject, "Service %s/%s has no port %s", ns, b.Name, portString(b.Port))
 		return "", false
 	}
-	name := sanitize(fmt.Sprintf("%s.%s.%d", ns, svc.Name, sp.Port))
+	t.rec.noteBackend(t, name)
 	if _, done := t.backends[name]; done {
 		return name, true
 	}
@@ -1019,29 +1134,36 @@ func (t *translator) backend(from Ref, ns string, b netv1.IngressServiceBackend)
 		t.backends[name] = &backend{svcName: name, failed: true, origin: svcRef}
 		return name, true
 	}
-	upName := fmt.Sprintf("%s.%s.%d.svc", svc.Name, ns, sp.Port)
-	be := &backend{svcName: name, upName: upName, origin: svcRef}
-	t.backends[name] = be
-	s := config.Service{Name: name, Host: upName, Port: 80, Protocol: "http", Tags: objectTags(svcRef)}
-	sa := t.serviceAnnotations(svcRef, svc.Annotations, &s)
-	up := config.Upstream{Name: upName, Tags: objectTags(svcRef), HostHeader: sa.hostHeader}
-	if sa.policy != "" {
-		// A policy that cannot be applied leaves the default balancing
-		// (reported); unlike a plugin it guards nothing.
-		t.upstreamPolicy(svcRef, ns, sa.policy, &up)
+	// The Service's own part (annotations, policy, targets) comes from
+	// the memo when the Service, its EndpointSlices and its policy are
+	// unchanged; its failures are replayed in order.
+	bf := t.memo.backend(t, name, svc, sp)
+	if bf != nil {
+		t.res.Failures = append(t.res.Failures, bf.fail...)
+	} else {
+		n := len(t.res.Failures)
+		bf = t.backendPart(svcRef, svc, sp, name)
+		bf.fail = slices.Clone(t.res.Failures[n:])
+		t.memo.storeBackend(t, name, svc, sp, bf)
 	}
-	plugins, ok := t.resolvePlugins(svcRef, ns, sa.plugins)
+	t.rec.noteBackendFrag(bf)
+	be := &backend{svcName: name, upName: bf.up.Name, origin: svcRef}
+	t.backends[name] = be
+	plugins, ok := t.resolvePlugins(svcRef, ns, bf.plugins)
 	if !ok {
 		be.failed = true
 	}
 	if be.failed {
 		return name, true
 	}
-	t.addService(s, svcRef)
-	t.addUpstream(up, svcRef)
-	for _, target := range t.targets(svc, sp, sa.serviceUpstream) {
+	t.addService(bf.svc, svcRef)
+	t.addUpstream(bf.up, svcRef)
+	if t.memo != nil {
+		t.res.svcStamps[len(t.res.svcStamps)-1] = bf
+	}
+	for _, target := range bf.targets {
 		t.res.setOrigin("targets", len(t.res.Config.Targets), svcRef)
-		t.res.Config.Targets = append(t.res.Config.Targets, config.Target{Upstream: upName, Target: target})
+		t.res.Config.Targets = append(t.res.Config.Targets, target)
 	}
 	for _, pu := range plugins {
 		p := t.plugin(pu)
@@ -1051,10 +1173,32 @@ func (t *translator) backend(from Ref, ns string, b netv1.IngressServiceBackend)
 	return name, true
 }
 
+// backendPart translates what a backend takes from its Service alone:
+// the config service and upstream (annotations, KongUpstreamPolicy), the
+// plugin names it lists and its targets.
+func (t *translator) backendPart(svcRef Ref, svc *corev1.Service, sp *corev1.ServicePort, name string) *backendFrag {
+	ns := svc.Namespace
+	upName := fmt.Sprintf("%s.%s.%d.svc", svc.Name, ns, sp.Port)
+	s := config.Service{Name: name, Host: upName, Port: 80, Protocol: "http", Tags: objectTags(svcRef)}
+	sa := t.serviceAnnotations(svcRef, svc.Annotations, &s)
+	up := config.Upstream{Name: upName, Tags: objectTags(svcRef), HostHeader: sa.hostHeader}
+	if sa.policy != "" {
+		// A policy that cannot be applied leaves the default balancing
+		// (reported); unlike a plugin it guards nothing.
+		t.upstreamPolicy(svcRef, ns, sa.policy, &up)
+	}
+	bf := &backendFrag{svc: s, up: up, plugins: sa.plugins}
+	for _, target := range t.targets(svc, sp, sa.serviceUpstream) {
+		bf.targets = append(bf.targets, config.Target{Upstream: upName, Target: target})
+	}
+	return bf
+}
+
 func (t *translator) addService(s config.Service, origin Ref) {
 	c := t.res.Config
 	t.res.setOrigin("services", len(c.Services), origin)
 	c.Services = append(c.Services, s)
+	t.res.svcStamps = append(t.res.svcStamps, nil)
 }
 
 func (t *translator) addUpstream(u config.Upstream, origin Ref) {

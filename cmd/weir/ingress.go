@@ -43,7 +43,7 @@ func cmdIngress(args []string, stderr io.Writer) int {
 	httpsListen := fs.String("https-listen", os.Getenv("WEIR_HTTPS_LISTEN"), "HTTPS listen address, \"off\" to disable (default 0.0.0.0:8443)")
 	adminListen := fs.String("admin-listen", envOr("WEIR_ADMIN_LISTEN", "127.0.0.1:8001"), "admin API listen address")
 	statusListen := fs.String("status-listen", os.Getenv("WEIR_STATUS_LISTEN"), "status/probe listen address (default 0.0.0.0:8100)")
-	debounce := fs.Duration("sync-debounce", 50*time.Millisecond, "coalesce changes arriving within this window")
+	debounce := fs.Duration("sync-debounce", 10*time.Millisecond, "least time between two syncs (changes arriving meanwhile are coalesced)")
 	logLevel := fs.String("log-level", envOr("WEIR_LOG_LEVEL", "info"), "debug, info, warn or error")
 	logFormat := fs.String("log-format", envOr("WEIR_LOG_FORMAT", "text"), "text or json")
 	var pullSecrets, insecureRegs []string

@@ -7,6 +7,7 @@ import (
 	"net/textproto"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -307,18 +308,19 @@ func compileRoute(i int, r *Route) (compiledRoute, error) {
 	}
 	var regexRules []pathRule
 	var regexes []*pathRegex
-	plainRules := map[int][]pathRule{} // by length as written
+	// Plain rules by length as written: lengths[k] has plainRules[k].
+	// (Slices, not maps, and the field name only on error: this runs for
+	// every route of every load, 20,000 of them for 10,000 Ingresses.)
+	var plainRules [][]pathRule
 	var lengths []int
-	seen := map[string]bool{}
 	for j, p := range r.Paths {
-		field := fmt.Sprintf("paths[%d]", j)
+		field := "paths[" + strconv.Itoa(j) + "]"
 		if p == "" {
 			return fail(field, fmt.Errorf("empty path"))
 		}
-		if seen[p] {
+		if slices.Contains(r.Paths[:j], p) {
 			continue
 		}
-		seen[p] = true
 		var pr pathRule
 		switch {
 		case r.PathKind == PathKong && p[0] == '~':
@@ -348,10 +350,12 @@ func compileRoute(i int, r *Route) (compiledRoute, error) {
 			}
 			pr = pathRule{key: key, mode: mode}
 		}
-		if _, ok := plainRules[len(p)]; !ok {
-			lengths = append(lengths, len(p))
+		k := slices.Index(lengths, len(p))
+		if k < 0 {
+			k = len(lengths)
+			lengths, plainRules = append(lengths, len(p)), append(plainRules, nil)
 		}
-		plainRules[len(p)] = append(plainRules[len(p)], pr)
+		plainRules[k] = append(plainRules[k], pr)
 	}
 
 	base := prio{
@@ -369,7 +373,7 @@ func compileRoute(i int, r *Route) (compiledRoute, error) {
 		p.regexPrio = r.RegexPriority
 		cr.groups = append(cr.groups, group{prio: p, rules: regexRules, entry: mkEntry(regexes)})
 	}
-	for _, l := range lengths {
+	for k, l := range lengths {
 		p := base
 		p.length = l
 		switch r.PathKind {
@@ -378,7 +382,7 @@ func compileRoute(i int, r *Route) (compiledRoute, error) {
 		case PathPrefix:
 			p.kind = 1
 		}
-		cr.groups = append(cr.groups, group{prio: p, rules: plainRules[l], entry: mkEntry(nil)})
+		cr.groups = append(cr.groups, group{prio: p, rules: plainRules[k], entry: mkEntry(nil)})
 	}
 	if len(r.Paths) == 0 {
 		cr.groups = append(cr.groups, group{prio: base, entry: mkEntry(nil)})

@@ -1,0 +1,258 @@
+package ingress
+
+import (
+	"hash/fnv"
+	"slices"
+
+	netv1 "k8s.io/api/networking/v1"
+
+	"github.com/weirproxy/weir/host/config"
+)
+
+// Chunks: the merge of the Ingresses (in age order) is the one part of a
+// translation that is not memoized per object, because each Ingress's
+// output depends on what the Ingresses before it created (shared
+// backends, certificates, the default backend, plugin instances). At
+// 10,000 Ingresses it was most of the cost of an incremental translation.
+// So the merge is cut into runs of consecutive Ingresses, and what a run
+// emitted is remembered together with everything it read of the shared
+// state: which backends existed when it started (and whether they had
+// failed). A run is replayed instead of merged again only when
+//
+//   - every other input is the same as when it was recorded (the same
+//     Service, EndpointSlice, Secret, KongPlugin, KongClusterPlugin and
+//     KongUpstreamPolicy objects, the same class decision, no exclusions),
+//   - it holds the same Ingresses (the same objects, or versions that
+//     differ only in status: sameIngress),
+//   - the backends it used existed (or not) as they did then, and
+//   - it touched none of the shared state that is not tracked: no
+//     plugins, TLS, default backend or exclusion in any of its Ingresses
+//     or their Services (such runs are merged every time).
+//
+// Run boundaries depend on the Ingresses' names (a hash), not on their
+// positions, so adding or removing one Ingress disturbs one run only.
+
+const (
+	chunkMean = 32  // boundaries after 1 in chunkMean Ingresses on average
+	chunkMax  = 256 // and at least every chunkMax
+)
+
+// chunkEnd returns the end of the run starting at ours[i].
+func chunkEnd(ours []*netv1.Ingress, i int) int {
+	for j := i; j < len(ours); j++ {
+		if j+1-i >= chunkMax {
+			return j + 1
+		}
+		h := fnv.New32a()
+		h.Write([]byte(ours[j].Namespace))
+		h.Write([]byte{'/'})
+		h.Write([]byte(ours[j].Name))
+		if h.Sum32()%chunkMean == 0 {
+			return j + 1
+		}
+	}
+	return len(ours)
+}
+
+// chunkRec is what one run of Ingresses emitted and read.
+type chunkRec struct {
+	ok   bool
+	gen  uint64
+	ings []*netv1.Ingress
+	// pre lists the backends the run used, in first-use order, with
+	// whether each existed when the run started.
+	pre     []backendUse
+	seen    map[string]bool
+	created []*backend // the backends the run created
+	frags   []*ingFrag
+	bfs     []*backendFrag
+
+	// Start lengths of the result's lists while recording; the emitted
+	// entries once stored.
+	start                          lengths
+	failures                       []Failure
+	ingresses                      []Ref
+	routes                         []config.Route
+	services                       []config.Service
+	upstreams                      []config.Upstream
+	targets                        []config.Target
+	oRoutes, oSvcs, oUps, oTargets []Ref
+	routeStamps                    []routeStamp
+	svcStamps                      []*backendFrag
+}
+
+type backendUse struct {
+	name           string
+	existed, faild bool
+}
+
+type lengths struct {
+	failures, ingresses, routes, services, upstreams, targets, plugins, certs, tls int
+}
+
+func (t *translator) lengths() lengths {
+	c := t.res.Config
+	return lengths{len(t.res.Failures), len(t.res.Ingresses), len(c.Routes), len(c.Services), len(c.Upstreams), len(c.Targets),
+		len(c.Plugins), len(c.Certificates), len(t.res.TLS)}
+}
+
+// world identifies the inputs a run's replay relies on besides its own
+// Ingresses.
+type world struct {
+	set                bool
+	class              string
+	classOK, isDefault bool
+	plugins, cplugins  map[*KongPlugin]struct{}
+	policySet          map[*KongUpstreamPolicy]struct{}
+}
+
+// sameWorld decides, once per translation, whether recorded runs may be
+// replayed, and remembers this translation's world for the next.
+func (m *memo) sameWorld(t *translator) bool {
+	if m == nil {
+		return false
+	}
+	w := &m.world
+	same := w.set && w.class == t.opts.IngressClass && w.classOK == t.classIsOK && w.isDefault == t.isDefault &&
+		t.indexReused && len(t.opts.Excluded) == 0 &&
+		sameSet(t.objs.KongPlugins, w.plugins) && sameSet(t.objs.KongClusterPlugins, w.cplugins) &&
+		sameSet(t.objs.KongUpstreamPolicies, w.policySet)
+	if !same {
+		m.chunks = map[string]*chunkRec{}
+		*w = world{set: true, class: t.opts.IngressClass, classOK: t.classIsOK, isDefault: t.isDefault,
+			plugins: setOf(t.objs.KongPlugins), cplugins: setOf(t.objs.KongClusterPlugins), policySet: setOf(t.objs.KongUpstreamPolicies)}
+	}
+	return same
+}
+
+// replayChunk appends what run emitted last time, if it may; false means
+// the run must be merged.
+func (m *memo) replayChunk(t *translator, run []*netv1.Ingress) bool {
+	if m == nil || !t.worldSame {
+		return false
+	}
+	r := m.chunks[key(run[0].Namespace, run[0].Name)]
+	if r == nil || !slices.EqualFunc(r.ings, run, sameIngress) {
+		return false
+	}
+	for _, u := range r.pre {
+		be, ok := t.backends[u.name]
+		if ok != u.existed || ok && be.failed != u.faild {
+			return false
+		}
+	}
+	res, c := t.res, t.res.Config
+	res.Failures = append(res.Failures, r.failures...)
+	res.Ingresses = append(res.Ingresses, r.ingresses...)
+	c.Routes = append(c.Routes, r.routes...)
+	c.Services = append(c.Services, r.services...)
+	c.Upstreams = append(c.Upstreams, r.upstreams...)
+	c.Targets = append(c.Targets, r.targets...)
+	for _, o := range []struct {
+		kind string
+		refs []Ref
+	}{{"routes", r.oRoutes}, {"services", r.oSvcs}, {"upstreams", r.oUps}, {"targets", r.oTargets}} {
+		if len(o.refs) > 0 {
+			res.origins[o.kind] = append(res.origins[o.kind], o.refs...)
+		}
+	}
+	res.routeStamps = append(res.routeStamps, r.routeStamps...)
+	res.svcStamps = append(res.svcStamps, r.svcStamps...)
+	for _, be := range r.created {
+		t.backends[be.svcName] = be
+	}
+	r.gen = m.gen
+	for _, f := range r.frags {
+		f.gen = m.gen
+	}
+	for _, f := range r.bfs {
+		f.gen = m.gen
+	}
+	m.hits += len(r.frags) + len(r.bfs)
+	m.replays++
+	return true
+}
+
+// startChunk starts recording a run that is merged (nil: no memo).
+func (m *memo) startChunk(t *translator, run []*netv1.Ingress) *chunkRec {
+	if m == nil {
+		return nil
+	}
+	r := &chunkRec{ok: len(t.opts.Excluded) == 0, ings: run, seen: map[string]bool{}, start: t.lengths()}
+	// Every origins list must be as long as its entity list for the
+	// recorded slices to line up.
+	c := t.res.Config
+	if len(t.res.origins["routes"]) != len(c.Routes) || len(t.res.origins["services"]) != len(c.Services) ||
+		len(t.res.origins["upstreams"]) != len(c.Upstreams) || len(t.res.origins["targets"]) != len(c.Targets) {
+		r.ok = false
+	}
+	t.rec = r
+	return r
+}
+
+// storeChunk finishes recording a run.
+func (m *memo) storeChunk(t *translator, r *chunkRec) {
+	t.rec = nil
+	if m == nil || r == nil {
+		return
+	}
+	end := t.lengths()
+	s := r.start
+	if !r.ok || end.plugins != s.plugins || end.certs != s.certs || end.tls != s.tls {
+		delete(m.chunks, key(r.ings[0].Namespace, r.ings[0].Name))
+		return
+	}
+	res, c := t.res, t.res.Config
+	r.failures = slices.Clone(res.Failures[s.failures:])
+	r.ingresses = slices.Clone(res.Ingresses[s.ingresses:])
+	r.routes = slices.Clone(c.Routes[s.routes:])
+	r.services = slices.Clone(c.Services[s.services:])
+	r.upstreams = slices.Clone(c.Upstreams[s.upstreams:])
+	r.targets = slices.Clone(c.Targets[s.targets:])
+	r.oRoutes = slices.Clone(res.origins["routes"][s.routes:])
+	r.oSvcs = slices.Clone(res.origins["services"][s.services:])
+	r.oUps = slices.Clone(res.origins["upstreams"][s.upstreams:])
+	r.oTargets = slices.Clone(res.origins["targets"][s.targets:])
+	r.routeStamps = slices.Clone(res.routeStamps[s.routes:])
+	r.svcStamps = slices.Clone(res.svcStamps[s.services:])
+	for _, u := range r.pre {
+		if !u.existed {
+			r.created = append(r.created, t.backends[u.name])
+		}
+	}
+	r.seen = nil
+	r.gen = m.gen
+	m.chunks[key(r.ings[0].Namespace, r.ings[0].Name)] = r
+}
+
+func (r *chunkRec) spoil() {
+	if r != nil {
+		r.ok = false
+	}
+}
+
+func (r *chunkRec) noteIngress(f *ingFrag) {
+	if r != nil {
+		r.frags = append(r.frags, f)
+	}
+}
+
+func (r *chunkRec) noteBackendFrag(f *backendFrag) {
+	if r == nil {
+		return
+	}
+	r.bfs = append(r.bfs, f)
+	if len(f.plugins) > 0 {
+		r.ok = false
+	}
+}
+
+// noteBackend records the first use of backend name in the run.
+func (r *chunkRec) noteBackend(t *translator, name string) {
+	if r == nil || r.seen[name] {
+		return
+	}
+	r.seen[name] = true
+	be, ok := t.backends[name]
+	r.pre = append(r.pre, backendUse{name: name, existed: ok, faild: ok && be.failed})
+}
