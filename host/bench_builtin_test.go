@@ -7,7 +7,8 @@ import (
 )
 
 // BenchmarkBuiltinChain compares the plugin-free path with a route running
-// key-auth + rate-limiting (local), through real HTTP to a real backend:
+// key-auth + rate-limiting (local) (chain) and key-auth + rate-limiting +
+// request-transformer + cors (chain4, bench/'s weir-chain), through real HTTP to a real backend:
 //
 //	go test -run '^$' -bench BuiltinChain -benchtime 5s ./host
 //
@@ -31,6 +32,16 @@ services:
           - name: key-auth
           - name: rate-limiting
             config: {second: 1000000000, hour: 1000000000000, limit_by: consumer}
+      - name: chain4
+        paths: [/chain4]
+        plugins:
+          - name: key-auth
+          - name: rate-limiting
+            config: {second: 1000000000, hour: 1000000000000, limit_by: consumer}
+          - name: request-transformer
+            config: {add: {headers: ["x-bench:1"]}}
+          - name: cors
+            config: {origins: ["*"]}
       - name: keyauth
         paths: [/keyauth]
         plugins:
@@ -42,7 +53,7 @@ services:
             config: {second: 1000000000, hour: 1000000000000, limit_by: ip}
 `)
 	c := newClient(b)
-	for _, path := range []string{"/plain", "/chain", "/keyauth", "/ratelimit"} {
+	for _, path := range []string{"/plain", "/chain", "/chain4", "/keyauth", "/ratelimit"} {
 		b.Run(path[1:], func(b *testing.B) {
 			url := proxyURL(srv) + path + "/x"
 			b.RunParallel(func(pb *testing.PB) {
