@@ -1,6 +1,8 @@
 package host_test
 
 import (
+	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -62,6 +64,185 @@ services:
 			}
 			if vs := r.Header.Values("Content-Type"); len(vs) != 1 || !strings.HasPrefix(vs[0], "application/json") {
 				t.Errorf("Content-Type %q, want one JSON content type", vs)
+			}
+		})
+	}
+}
+
+// corsBackend answers with the upstream headers a test asks for in
+// X-Upstream (name=value, ';'-separated), so tests can see how cors treats
+// upstream CORS and Vary headers.
+func corsBackend(t *testing.T) *backend {
+	return newBackend(t, "b1", func(w http.ResponseWriter, r *http.Request) {
+		for _, kv := range strings.Split(r.Header.Get("X-Upstream"), ";") {
+			if k, v, ok := strings.Cut(kv, "="); ok {
+				w.Header().Add(k, v)
+			}
+		}
+		w.Header().Set("X-Backend-Id", "b1")
+		w.WriteHeader(200)
+	})
+}
+
+// TestE2ECORSPreflightFacts: the facts of the Go plugin's TestPreflight
+// and TestPreflightContinue, through Weir.
+func TestE2ECORSPreflightFacts(t *testing.T) {
+	be := corsBackend(t)
+	base := kongRoutes(t, be, "cors", 2000, map[string]string{
+		"/defaults": `{}`,
+		"/all":      `{"origins":["http://a.test","https://b\\.test"],"methods":["GET","POST"],"headers":["x-a","x-b"],"max_age":3600,"credentials":true,"private_network":true}`,
+		"/nomatch":  `{"origins":["http://a\\.test","http://c.test"]}`,
+		"/byhost":   `{"origins":["(.*)\\.example\\.com"]}`,
+		"/single":   `{"origins":["http://a.test"]}`,
+		"/credstar": `{"credentials":true}`,
+		"/port":     `{"origins":["http://a.test","https://b.test:443"]}`,
+		"/classes":  `{"origins":["https://[a-z]+\\d?\\.c\\.test","(x|y)\\.d\\.test","http://(?:p|q)\\.f\\.test","^https://e\\.test$"]}`,
+		"/continue": `{"preflight_continue":true,"exposed_headers":["x-e"]}`,
+	})
+	c := newClient(t)
+	tests := []struct {
+		name, path string
+		headers    []string
+		want       map[string]string // "" = absent
+	}{
+		{name: "defaults", path: "/defaults", headers: []string{"Origin", "http://a.test", "Access-Control-Request-Headers", "x-one"},
+			want: map[string]string{"Access-Control-Allow-Origin": "*", "Access-Control-Allow-Methods": "GET,HEAD,PUT,PATCH,POST,DELETE,OPTIONS,TRACE,CONNECT",
+				"Access-Control-Allow-Headers": "x-one", "Vary": "", "Access-Control-Max-Age": "", "Access-Control-Allow-Credentials": ""}},
+		{name: "all fields", path: "/all", headers: []string{"Origin", "https://b.test", "Access-Control-Request-Private-Network", "true"},
+			want: map[string]string{"Access-Control-Allow-Origin": "https://b.test", "Access-Control-Allow-Methods": "GET,POST", "Access-Control-Allow-Headers": "x-a,x-b",
+				"Access-Control-Max-Age": "3600", "Access-Control-Allow-Credentials": "true", "Access-Control-Allow-Private-Network": "true", "Vary": "Origin"}},
+		{name: "regex origin not matched", path: "/nomatch", headers: []string{"Origin", "http://evil.test"},
+			want: map[string]string{"Access-Control-Allow-Origin": "", "Vary": "Origin"}},
+		{name: "regex by host", path: "/byhost", headers: []string{"Origin", "https://api.example.com"},
+			want: map[string]string{"Access-Control-Allow-Origin": "https://api.example.com"}},
+		{name: "regex by host is a full match", path: "/byhost", headers: []string{"Origin", "https://api.example.com.evil.test"},
+			want: map[string]string{"Access-Control-Allow-Origin": ""}},
+		{name: "single plain origin verbatim", path: "/single", headers: []string{"Origin", "http://other.test"},
+			want: map[string]string{"Access-Control-Allow-Origin": "http://a.test", "Vary": "Origin"}},
+		{name: "credentials with star echo the origin", path: "/credstar", headers: []string{"Origin", "http://x.test"},
+			want: map[string]string{"Access-Control-Allow-Origin": "http://x.test", "Access-Control-Allow-Credentials": "true", "Vary": "Origin"}},
+		{name: "private network off", path: "/defaults", headers: []string{"Origin", "http://x.test", "Access-Control-Request-Private-Network", "true"},
+			want: map[string]string{"Access-Control-Allow-Private-Network": ""}},
+		{name: "default port normalized", path: "/port", headers: []string{"Origin", "https://b.test"},
+			want: map[string]string{"Access-Control-Allow-Origin": "https://b.test"}},
+		{name: "class and digit escapes", path: "/classes", headers: []string{"Origin", "https://api7.c.test"},
+			want: map[string]string{"Access-Control-Allow-Origin": "https://api7.c.test"}},
+		{name: "class does not match upper case", path: "/classes", headers: []string{"Origin", "https://API.c.test"},
+			want: map[string]string{"Access-Control-Allow-Origin": ""}},
+		{name: "alternation by host", path: "/classes", headers: []string{"Origin", "http://y.d.test:8080"},
+			want: map[string]string{"Access-Control-Allow-Origin": "http://y.d.test:8080"}},
+		{name: "non-capturing group by domain", path: "/classes", headers: []string{"Origin", "http://q.f.test:80"},
+			want: map[string]string{"Access-Control-Allow-Origin": "http://q.f.test"}},
+		{name: "non-capturing group by domain, other port", path: "/classes", headers: []string{"Origin", "http://q.f.test:81"},
+			want: map[string]string{"Access-Control-Allow-Origin": ""}},
+		{name: "anchors stripped", path: "/classes", headers: []string{"Origin", "https://e.test"},
+			want: map[string]string{"Access-Control-Allow-Origin": "https://e.test"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := append([]string{"Access-Control-Request-Method", "GET"}, tt.headers...)
+			r := send(t, c, "OPTIONS", base+tt.path, "", h...)
+			if r.Status != 200 || len(r.Body) != 0 || r.Header.Get("X-Backend-Id") != "" {
+				t.Fatalf("status %d, body %q, backend %q: want a local 200 with no body", r.Status, r.Body, r.Header.Get("X-Backend-Id"))
+			}
+			for k, want := range tt.want {
+				if got := strings.Join(r.Header.Values(k), ", "); got != want {
+					t.Errorf("%s = %q, want %q", k, got, want)
+				}
+			}
+		})
+	}
+	t.Run("preflight_continue proxies without CORS headers", func(t *testing.T) {
+		r := send(t, c, "OPTIONS", base+"/continue", "", "Origin", "http://a.test", "Access-Control-Request-Method", "GET")
+		if r.Header.Get("X-Backend-Id") != "b1" || r.Header.Get("Access-Control-Allow-Origin") != "" || r.Header.Get("Access-Control-Expose-Headers") != "" {
+			t.Fatalf("backend %q, ACAO %q, expose %q: want proxied, no CORS headers", r.Header.Get("X-Backend-Id"),
+				r.Header.Get("Access-Control-Allow-Origin"), r.Header.Get("Access-Control-Expose-Headers"))
+		}
+	})
+	t.Run("OPTIONS without Access-Control-Request-Method is not a preflight", func(t *testing.T) {
+		r := send(t, c, "OPTIONS", base+"/defaults", "", "Origin", "http://a.test")
+		if r.Header.Get("X-Backend-Id") != "b1" {
+			t.Fatalf("answered locally (status %d)", r.Status)
+		}
+	})
+}
+
+// TestE2ECORSActualRequestFacts: the Go plugin's TestActualRequest.
+func TestE2ECORSActualRequestFacts(t *testing.T) {
+	be := corsBackend(t)
+	base := kongRoutes(t, be, "cors", 2000, map[string]string{
+		"/star":    `{"exposed_headers":["x-a","x-b"]}`,
+		"/match":   `{"origins":["http://a.test","http://b.test"],"credentials":true}`,
+		"/nomatch": `{"origins":["http://a.test","http://b.test"]}`,
+		"/absent":  `{"allow_origin_absent":false}`,
+	})
+	c := newClient(t)
+	tests := []struct {
+		name, path, origin, upstream string
+		want                         map[string]string
+		wantVary                     []string
+	}{
+		{name: "star", path: "/star", origin: "http://a.test",
+			want: map[string]string{"Access-Control-Allow-Origin": "*", "Access-Control-Expose-Headers": "x-a,x-b"}},
+		{name: "matched echo", path: "/match", origin: "http://b.test", upstream: "Vary=Accept",
+			want: map[string]string{"Access-Control-Allow-Origin": "http://b.test", "Access-Control-Allow-Credentials": "true"}, wantVary: []string{"Accept", "Origin"}},
+		{name: "not matched clears upstream ACAO", path: "/nomatch", origin: "http://c.test", upstream: "Access-Control-Allow-Origin=*",
+			want: map[string]string{"Access-Control-Allow-Origin": ""}, wantVary: []string{"Origin"}},
+		{name: "origin absent allowed", path: "/star", want: map[string]string{"Access-Control-Allow-Origin": "*"}},
+		{name: "origin absent refused", path: "/absent", want: map[string]string{"Access-Control-Allow-Origin": ""}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := []string{"X-Upstream", tt.upstream}
+			if tt.origin != "" {
+				h = append(h, "Origin", tt.origin)
+			}
+			r := send(t, c, "GET", base+tt.path, "", h...)
+			if r.Status != 200 || r.Header.Get("X-Backend-Id") != "b1" {
+				t.Fatalf("status %d, backend %q", r.Status, r.Header.Get("X-Backend-Id"))
+			}
+			for k, want := range tt.want {
+				if got := strings.Join(r.Header.Values(k), ", "); got != want {
+					t.Errorf("%s = %q, want %q", k, got, want)
+				}
+			}
+			if got := r.Header.Values("Vary"); !slices.Equal(got, tt.wantVary) {
+				t.Errorf("Vary %q, want %q", got, tt.wantVary)
+			}
+		})
+	}
+}
+
+// TestE2EBuiltinCConfigErrors: configurations the schemas accept but the
+// plugins refuse name the field, and the running config keeps serving.
+func TestE2EBuiltinCConfigErrors(t *testing.T) {
+	be := newBackend(t, "b1", nil)
+	good := "_format_version: \"3.0\"\nservices:\n  - name: api\n    url: http://" + be.Addr() + "\n    routes: [{name: r, paths: [/]}]\n"
+	srv := startWeir(t, good)
+	tests := []struct{ plugin, config, want string }{
+		{"cors", `{"origins":["(unclosed"]}`, "config.origins[0]"},
+		{"cors", `{"origins":["http://a.test","(?i)b\\.test"]}`, "config.origins[1]"},
+		{"cors", `{"origins":["a**"]}`, "config.origins[0]"},
+		{"cors", `{"origins":["[z-a]"]}`, "config.origins[0]"},
+		{"cors", `{"methods":["GET","FETCH"]}`, "config.methods"},
+		{"cors", `{"max_age":-1}`, "config.max_age"},
+		{"cors", `{"credential":true}`, "credential"},
+		{"rate-limiting", `{"second":10,"minute":5}`, "config.minute"},
+		{"request-transformer", `{"add":{"headers":["novalue"]}}`, "config.add.headers"},
+		{"request-transformer", `{"replace":{"body":["a:$(headers.x)"]}}`, "config.replace.body[0]"},
+		{"request-transformer", `{"replace":{"uri":"/a b"}}`, "config.replace.uri"},
+		{"request-transformer", `{"http_method":"GE T"}`, "config.http_method"},
+		{"request-transformer", `{"remove":{"headers":[""]}}`, "config.remove.headers[0]"},
+		{"request-transformer", `{"add":{"headers":["x-a:1\nx-b: 2"]}}`, "x-a"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.plugin+tt.config, func(t *testing.T) {
+			err := srv.Apply([]byte(good + "plugins:\n  - name: " + tt.plugin + "\n    config: " + tt.config + "\n"))
+			if err == nil || !strings.Contains(err.Error(), "plugins[0]") || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Apply: %v, want an error naming plugins[0] and %s", err, tt.want)
+			}
+			if r := get(t, newClient(t), proxyURL(srv)+"/"); r.Status != 200 {
+				t.Fatalf("the running config stopped serving: %d", r.Status)
 			}
 		})
 	}
