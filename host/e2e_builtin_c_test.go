@@ -3,6 +3,7 @@ package host_test
 import (
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -243,6 +244,124 @@ func TestE2EBuiltinCConfigErrors(t *testing.T) {
 			}
 			if r := get(t, newClient(t), proxyURL(srv)+"/"); r.Status != 200 {
 				t.Fatalf("the running config stopped serving: %d", r.Status)
+			}
+		})
+	}
+}
+
+// TestE2ERequestTransformerFacts: the facts of the Go plugin's
+// TestHeadersPathMethod, through Weir to a recording backend.
+func TestE2ERequestTransformerFacts(t *testing.T) {
+	be := newBackend(t, "b1", nil)
+	base := kongRoutes(t, be, "request-transformer", 801, map[string]string{
+		"/all": `{"remove":{"headers":["x-drop"]},"rename":{"headers":["x-old:x-new"]},"replace":{"headers":["x-rep:new","x-missing:no"]},` +
+			`"add":{"headers":["x-add:1","x-rep:not-added"]},"append":{"headers":["x-app:2","x-fresh:3"]}}`,
+		"/order":   `{"remove":{"headers":["x-a"]},"add":{"headers":["x-a:fresh"]}}`,
+		"/onto":    `{"rename":{"headers":["x-a:x-b"]}}`,
+		"/colons":  `{"add":{"headers":["x-url::http://a:8080/p"]}}`,
+		"/host":    `{"replace":{"headers":["host:new.test"]}}`,
+		"/query":   `{"remove":{"querystring":["drop"]},"rename":{"querystring":["old:new"]},"replace":{"querystring":["rep:R"]},"add":{"querystring":["add:A","rep:no","sp:a b&c"]},"append":{"querystring":["app:2"]}}`,
+		"/uri":     `{"replace":{"uri":"v2/x"}}`,
+		"/method":  `{"http_method":"post"}`,
+		"/badq":    `{"add":{"querystring":["z:1"]}}`,
+		"/noquery": `{"remove":{"querystring":["only"]}}`,
+	})
+	c := newClient(t)
+	const q = "?drop=1&old=o&rep=r&app=1&keep=k"
+	tests := []struct {
+		name, path, query string
+		headers           []string
+		wantHeaders       map[string][]string // nil value = absent
+		wantURI           string              // "" = not checked
+		wantHost          string
+		wantMethod        string
+	}{
+		{name: "remove rename replace add append", path: "/all", query: q,
+			headers: []string{"x-drop", "a", "x-old", "o1", "x-old", "o2", "x-rep", "old", "x-app", "1"},
+			wantHeaders: map[string][]string{"X-Drop": nil, "X-Old": nil, "X-New": {"o1", "o2"}, "X-Rep": {"new"}, "X-Missing": nil,
+				"X-Add": {"1"}, "X-App": {"1", "2"}, "X-Fresh": {"3"}}},
+		{name: "order: removed then added", path: "/order", headers: []string{"x-a", "old"}, wantHeaders: map[string][]string{"X-A": {"fresh"}}},
+		{name: "rename onto existing replaces it", path: "/onto", headers: []string{"x-a", "1", "x-b", "2"},
+			wantHeaders: map[string][]string{"X-A": nil, "X-B": {"1"}}},
+		{name: "value with colons", path: "/colons", wantHeaders: map[string][]string{"X-Url": {"http://a:8080/p"}}},
+		{name: "replace host", path: "/host", wantHost: "new.test"},
+		{name: "querystring sorted and escaped", path: "/query", query: q, wantURI: "/query?add=A&app=1&app=2&keep=k&new=o&rep=R&sp=a+b%26c"},
+		{name: "replace uri keeps the query verbatim", path: "/uri", query: "?b=2&a=%41", wantURI: "/v2/x?b=2&a=%41"},
+		{name: "http_method", path: "/method", wantMethod: "POST"},
+		{name: "bad pairs dropped like url.ParseQuery", path: "/badq", query: "?a=%zz&b=1;c&d=2&&e", wantURI: "/badq?d=2&e=&z=1"},
+		{name: "emptied query drops the ?", path: "/noquery", query: "?only=1", wantURI: "/noquery"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := send(t, c, "GET", base+tt.path+tt.query, "", tt.headers...)
+			if r.Status != 200 {
+				t.Fatalf("status %d: %s", r.Status, r.Body)
+			}
+			got := be.Last(t)
+			for k, want := range tt.wantHeaders {
+				if v := got.Header.Values(k); !slices.Equal(v, want) {
+					t.Errorf("%s = %q, want %q (all: %v)", k, v, want, got.Header)
+				}
+			}
+			if tt.wantURI != "" && got.RequestURI != tt.wantURI {
+				t.Errorf("request URI %q, want %q", got.RequestURI, tt.wantURI)
+			}
+			if tt.wantHost != "" && got.Host != tt.wantHost {
+				t.Errorf("Host %q, want %q", got.Host, tt.wantHost)
+			}
+			if tt.wantMethod != "" && got.Method != tt.wantMethod {
+				t.Errorf("method %q, want %q", got.Method, tt.wantMethod)
+			}
+		})
+	}
+}
+
+// TestE2ERequestTransformerBodyFacts: the Go plugin's TestBody, plus the
+// encoding facts of Go's json.Marshal the C version keeps (sorted names,
+// nested objects re-sorted, numbers as float64, HTML-safe escaping).
+func TestE2ERequestTransformerBodyFacts(t *testing.T) {
+	be := newBackend(t, "b1", nil)
+	base := kongRoutes(t, be, "request-transformer", 801, map[string]string{
+		"/b": `{"remove":{"body":["drop"]},"rename":{"body":["old:new"]},"replace":{"body":["rep:R","missing:M"]},` +
+			`"add":{"body":["add:A","rep:no"]},"append":{"body":["app:2","fresh:F"]}}`,
+		"/append": `{"append":{"body":["a:x","a:y","n:1","o:<&>"]}}`,
+	})
+	c := newClient(t)
+	tests := []struct {
+		name, path, ct, body, want string
+	}{
+		{name: "json", path: "/b", ct: "application/json; charset=utf-8", body: `{"drop":1,"old":"o","rep":"r","app":"1","keep":true}`,
+			want: `{"add":"A","app":["1","2"],"fresh":["F"],"keep":true,"new":"o","rep":"R"}`},
+		{name: "json empty object gets add and append", path: "/b", ct: "application/json", body: `{}`,
+			want: `{"add":"A","app":["2"],"fresh":["F"],"rep":"no"}`},
+		{name: "json false is falsy, null is truthy (Lua)", path: "/b", ct: "application/json", body: `{"rep":false,"add":null}`,
+			want: `{"add":null,"app":["2"],"fresh":["F"],"rep":"no"}`},
+		{name: "json re-encoded as Go does", path: "/b", ct: "application/json",
+			body: `{"z":{"y":1.50,"b":[1e2,"\u003c"]},"keep":12345678901234567890, "dup":1, "dup":2}`,
+			want: `{"add":"A","app":["2"],"dup":2,"fresh":["F"],"keep":12345678901234567000,"rep":"no","z":{"b":[100,"\u003c"],"y":1.5}}`},
+		{name: "json appends to arrays and strings", path: "/append", ct: "application/json", body: `{"a":"s","n":[true,null]}`,
+			want: `{"a":["s","x","y"],"n":[true,null,"1"],"o":["\u003c\u0026\u003e"]}`},
+		{name: "form", path: "/b", ct: "application/x-www-form-urlencoded", body: `drop=1&old=o&rep=r&app=1&keep=k`,
+			want: "add=A&app=1&app=2&fresh=F&keep=k&new=o&rep=R"},
+		{name: "invalid json untouched", path: "/b", ct: "application/json", body: `{nope`, want: `{nope`},
+		{name: "json array untouched", path: "/b", ct: "application/json", body: `[1,2]`, want: `[1,2]`},
+		{name: "number out of float64 range untouched", path: "/b", ct: "application/json", body: `{"big":1e400}`, want: `{"big":1e400}`},
+		{name: "other type untouched", path: "/b", ct: "text/plain", body: `drop=1`, want: `drop=1`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := send(t, c, "POST", base+tt.path, tt.body, "Content-Type", tt.ct)
+			if r.Status != 200 {
+				t.Fatalf("status %d: %s", r.Status, r.Body)
+			}
+			got := be.Last(t)
+			if string(got.Body) != tt.want {
+				t.Errorf("body %s, want %s", got.Body, tt.want)
+			}
+			if tt.want != tt.body {
+				if cl := got.Header.Get("Content-Length"); cl != "" && cl != strconv.Itoa(len(tt.want)) {
+					t.Errorf("Content-Length %s for a %d-byte rewritten body", cl, len(tt.want))
+				}
 			}
 		})
 	}

@@ -662,4 +662,149 @@ static inline void kc_object_encode(const kc_object *o, kc_buf *b) {
     free(idx);
 }
 
+
+static inline bool kc_json_go_value(kc_buf *b, const pw_json_t *v, int depth);
+
+/* kc_object_encode_go is kc_object_encode with every raw value re-encoded
+ * by kc_json_go_value (json.Marshal of a decoded map[string]any). */
+static inline bool kc_object_encode_go(const kc_object *o, kc_buf *b, int depth) {
+    size_t *idx = malloc((o->n ? o->n : 1) * sizeof *idx);
+    if (idx == NULL) return false;
+    for (size_t i = 0; i < o->n; i++) {
+        size_t j = i;
+        while (j > 0 && kc_bytes_cmp(o->m[idx[j - 1]].name.data, o->m[idx[j - 1]].name.len, o->m[i].name.data, o->m[i].name.len) > 0) {
+            idx[j] = idx[j - 1];
+            j--;
+        }
+        idx[j] = i;
+    }
+    bool ok = true;
+    kc_buf_putc(b, '{');
+    for (size_t i = 0; ok && i < o->n; i++) {
+        const kc_member *m = &o->m[idx[i]];
+        if (i > 0) kc_buf_putc(b, ',');
+        kc_buf_json_str(b, m->name.data, m->name.len, true);
+        kc_buf_putc(b, ':');
+        if (m->raw != NULL) {
+            pw_json_t v = {m->raw, m->raw_len, m->kind};
+            ok = kc_json_go_value(b, &v, depth);
+        } else if (m->enc.oom) {
+            ok = false;
+        } else {
+            kc_buf_put(b, m->enc.p, m->enc.len); /* already Go-encoded */
+        }
+    }
+    kc_buf_putc(b, '}');
+    free(idx);
+    return ok && !b->oom;
+}
+
+/* kc_go_float appends f as encoding/json writes a float64: the shortest
+ * representation that reads back as f, fixed notation for 1e-6 <= |f| <
+ * 1e21, exponent notation ("1e+21", "1e-7") otherwise. */
+static inline void kc_go_float(kc_buf *b, double f) {
+    char tmp[40];
+    if (f == 0) {
+        kc_buf_puts(b, (1 / f) < 0 ? "-0" : "0");
+        return;
+    }
+    int prec = 1;
+    for (; prec <= 17; prec++) {
+        snprintf(tmp, sizeof tmp, "%.*e", prec - 1, f);
+        if (strtod(tmp, NULL) == f) break;
+    }
+    /* tmp: [-]d[.ddd]e[+-]XX: digits and decimal exponent */
+    char digits[24];
+    size_t nd = 0;
+    const char *q = tmp;
+    bool neg = *q == '-';
+    if (neg) q++;
+    while (*q && *q != 'e') {
+        if (*q >= '0' && *q <= '9' && nd < sizeof digits - 1) digits[nd++] = *q;
+        q++;
+    }
+    while (nd > 1 && digits[nd - 1] == '0') nd--;
+    int exp = *q == 'e' ? atoi(q + 1) : 0;
+    double a = f < 0 ? -f : f;
+    if (neg) kc_buf_putc(b, '-');
+    if (a < 1e-6 || a >= 1e21) {
+        kc_buf_putc(b, digits[0]);
+        if (nd > 1) {
+            kc_buf_putc(b, '.');
+            kc_buf_put(b, digits + 1, nd - 1);
+        }
+        char e[8];
+        int el = snprintf(e, sizeof e, "e%c%s%d", exp < 0 ? '-' : '+', (exp > -10 && exp < 10 && exp >= 0) ? "0" : "",
+                          exp < 0 ? -exp : exp);
+        kc_buf_put(b, e, (size_t)el);
+        return;
+    }
+    if (exp < 0) {
+        kc_buf_puts(b, "0.");
+        for (int i = -1; i > exp; i--) kc_buf_putc(b, '0');
+        kc_buf_put(b, digits, nd);
+    } else if ((size_t)exp + 1 >= nd) {
+        kc_buf_put(b, digits, nd);
+        for (size_t i = nd; i < (size_t)exp + 1; i++) kc_buf_putc(b, '0');
+    } else {
+        kc_buf_put(b, digits, (size_t)exp + 1);
+        kc_buf_putc(b, '.');
+        kc_buf_put(b, digits + exp + 1, nd - (size_t)exp - 1);
+    }
+}
+
+/* kc_json_go_value appends the valid JSON value v as json.Marshal writes
+ * what json.Unmarshal decoded it to (interface{}): objects with sorted,
+ * de-duplicated (last wins) names, numbers as float64, strings with Go's
+ * escaping. False when Go could not decode it (a number out of float64
+ * range) or out of memory. */
+static inline bool kc_json_go_value(kc_buf *b, const pw_json_t *v, int depth) {
+    if (depth > 10000) return false;
+    switch (v->kind) {
+    case PW_JSON_NULL: kc_buf_puts(b, "null"); return true;
+    case PW_JSON_BOOL: kc_buf_puts(b, v->ptr[0] == 't' ? "true" : "false"); return true;
+    case PW_JSON_NUMBER: {
+        char *num = malloc(v->len + 1);
+        if (num == NULL) return false;
+        memcpy(num, v->ptr, v->len);
+        num[v->len] = '\0';
+        double d = strtod(num, NULL);
+        free(num);
+        if (d - d != 0) return false; /* inf: "cannot unmarshal number" */
+        kc_go_float(b, d);
+        return true;
+    }
+    case PW_JSON_STRING: {
+        size_t n = pw_json_unquote(v, NULL);
+        char *s = malloc(n + 1);
+        if (s == NULL) return false;
+        n = pw_json_unquote(v, s);
+        kc_buf_json_str(b, s, n, true);
+        free(s);
+        return true;
+    }
+    case PW_JSON_ARRAY: {
+        pw_json_t e;
+        size_t pos = 0;
+        bool first = true;
+        kc_buf_putc(b, '[');
+        while (pw_json_array_next(v, &pos, &e)) {
+            if (!first) kc_buf_putc(b, ',');
+            first = false;
+            if (!kc_json_go_value(b, &e, depth + 1)) return false;
+        }
+        kc_buf_putc(b, ']');
+        return !b->oom;
+    }
+    case PW_JSON_OBJECT: {
+        kc_object o = {0};
+        bool ok = kc_object_parse(&o, v);
+        if (ok) ok = kc_object_encode_go(&o, b, depth + 1);
+        kc_object_free(&o);
+        return ok && !b->oom;
+    }
+    default: return false;
+    }
+}
+
 #endif /* WEIR_KONGC_H */
