@@ -265,6 +265,7 @@ func TestE2ERequestTransformerFacts(t *testing.T) {
 		"/method":  `{"http_method":"post"}`,
 		"/badq":    `{"add":{"querystring":["z:1"]}}`,
 		"/noquery": `{"remove":{"querystring":["only"]}}`,
+		"/addapp":  `{"add":{"headers":["X-Has:new","x-new2:1","X-NEW2:2"]},"append":{"headers":["x-has:3","x-new2:4"]}}`,
 	})
 	c := newClient(t)
 	const q = "?drop=1&old=o&rep=r&app=1&keep=k"
@@ -289,6 +290,8 @@ func TestE2ERequestTransformerFacts(t *testing.T) {
 		{name: "replace uri keeps the query verbatim", path: "/uri", query: "?b=2&a=%41", wantURI: "/v2/x?b=2&a=%41"},
 		{name: "http_method", path: "/method", wantMethod: "POST"},
 		{name: "bad pairs dropped like url.ParseQuery", path: "/badq", query: "?a=%zz&b=1;c&d=2&&e", wantURI: "/badq?d=2&e=&z=1"},
+		{name: "add and append only (case-insensitive names)", path: "/addapp", headers: []string{"x-has", "orig"},
+			wantHeaders: map[string][]string{"X-Has": {"orig", "3"}, "X-New2": {"1", "4"}}},
 		{name: "emptied query drops the ?", path: "/noquery", query: "?only=1", wantURI: "/noquery"},
 	}
 	for _, tt := range tests {

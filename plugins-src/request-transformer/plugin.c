@@ -336,6 +336,17 @@ static bool parse_config(const char *raw, size_t len, rules *r) {
             }
         }
     }
+    /* header names are case-insensitive: lower-case them once (the table
+     * and the host compare folded; added names go upstream lower-case, as
+     * the Go plugin's table wrote them) */
+    for (int o = 0; ok && o < N_OPS; o++) {
+        oplist *l = &r->ops[HEADERS][o];
+        for (size_t i = 0; i < l->n; i++) {
+            for (size_t j = 0; j < l->e[i].name.len; j++) l->e[i].name.data[j] = kc_lower(l->e[i].name.data[j]);
+            if (o == RENAME)
+                for (size_t j = 0; j < l->e[i].value.len; j++) l->e[i].value.data[j] = kc_lower(l->e[i].value.data[j]);
+        }
+    }
     kc_str_free(&http_method);
     kc_str_free(&uri);
     return ok;
@@ -775,7 +786,28 @@ pw_action_t pw_on_request_headers(uint32_t context_id, uint32_t num_headers, boo
         pw_status_t st = pw_replace_header_n(PW_MAP_HTTP_REQUEST_HEADERS, ":method", 7, r->method.data, r->method.len);
         if (st != PW_OK) PW_LOG_ERROR(NAME ": set method: %s", pw_status_name(st));
     }
-    if (!part_empty(r, HEADERS)) {
+    if (!part_empty(r, HEADERS) && r->ops[HEADERS][REMOVE].n + r->ops[HEADERS][RENAME].n + r->ops[HEADERS][REPLACE].n == 0) {
+        /* add and append only: single header calls give the same headers
+         * as the table (each add sees the ones before it), without
+         * copying the whole map into the module. */
+        const oplist *l = &r->ops[HEADERS][ADD];
+        for (size_t i = 0; i < l->n; i++) {
+            const op *o = &l->e[i];
+            if (kc_eq_fold(o->name.data, o->name.len, "host", 4)) continue;
+            pw_bytes_t v;
+            pw_status_t st = pw_get_header_n(PW_MAP_HTTP_REQUEST_HEADERS, o->name.data, o->name.len, &v);
+            pw_bytes_free(&v);
+            if (st == PW_NOT_FOUND) st = pw_add_header_n(PW_MAP_HTTP_REQUEST_HEADERS, o->name.data, o->name.len, o->value.data, o->value.len);
+            if (st != PW_OK) PW_LOG_ERROR(NAME ": set header %.*s: %s", (int)(o->name.len > 200 ? 200 : o->name.len), o->name.data, pw_status_name(st));
+        }
+        l = &r->ops[HEADERS][APPEND];
+        for (size_t i = 0; i < l->n; i++) {
+            const op *o = &l->e[i];
+            if (kc_eq_fold(o->name.data, o->name.len, "host", 4)) continue;
+            pw_status_t st = pw_add_header_n(PW_MAP_HTTP_REQUEST_HEADERS, o->name.data, o->name.len, o->value.data, o->value.len);
+            if (st != PW_OK) PW_LOG_ERROR(NAME ": add header %.*s: %s", (int)(o->name.len > 200 ? 200 : o->name.len), o->name.data, pw_status_name(st));
+        }
+    } else if (!part_empty(r, HEADERS)) {
         pw_bytes_t pairs;
         pw_status_t st = pw_get_headers(PW_MAP_HTTP_REQUEST_HEADERS, &pairs);
         if (st != PW_OK) {
