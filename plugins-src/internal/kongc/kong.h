@@ -7,7 +7,7 @@
  * and url.Values.Encode), and small string helpers. Every function checks
  * its bounds: input comes from hostile requests and configurations.
  *
- * Tested natively by plugins-src/internal/kongc/kong_test.c (run by
+ * Tested natively by plugins-src/internal/kongc/testdata/kong_test.c (run by
  * kongc_test.go).
  */
 #ifndef WEIR_KONGC_H
