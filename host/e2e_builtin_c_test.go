@@ -369,3 +369,76 @@ func TestE2ERequestTransformerBodyFacts(t *testing.T) {
 		})
 	}
 }
+
+// TestE2EBuiltinCHostileInput: hostile requests never make the C plugins
+// trap (a trap would answer 500): huge and malformed query strings,
+// repeated and oversized headers, long origins against regexes, deeply
+// nested and malformed JSON bodies. Each request gets the answer the
+// plugins' rules give, and the plugins keep serving afterwards.
+func TestE2EBuiltinCHostileInput(t *testing.T) {
+	be := newBackend(t, "b1", nil)
+	srv := startWeir(t, `
+_format_version: "3.0"
+consumers:
+  - username: alice
+    keyauth_credentials: [{key: alice-key}]
+services:
+  - name: api
+    url: http://`+be.Addr()+`
+    routes:
+      - name: all
+        paths: [/all]
+        plugins:
+          - name: cors
+            config: {origins: ["(a|aa)*b", "http://[a-z]+\\.test"], credentials: true}
+          - name: key-auth
+            config: {key_in_body: true, hide_credentials: true, key_names: [apikey, k2]}
+          - name: rate-limiting
+            config: {second: 1000000, limit_by: header, header_name: x-tenant}
+          - name: request-transformer
+            config: {remove: {headers: [x-r], querystring: [q], body: [b]}, rename: {body: ["apikey:was"]}, add: {body: ["n:1"], querystring: ["z:1"]}, append: {headers: ["x-a:1"], body: ["arr:v"]}}
+`)
+	c := newClient(t)
+	url := proxyURL(srv) + "/all"
+	deepJSON := func(n int) string {
+		return `{"apikey":"alice-key","d":` + strings.Repeat("[", n) + strings.Repeat("]", n) + `}`
+	}
+	longQuery := strings.Repeat("a=%zz&;&=&%&q=1&", 200)
+	tests := []struct {
+		name, method, path, body string
+		headers                  []string
+		want                     int
+	}{
+		{name: "malformed huge query", method: "GET", path: "?" + longQuery + "apikey=alice-key", want: 200},
+		{name: "bad escapes only", method: "GET", path: "?%&%%&apikey=%ZZ", want: 401},
+		{name: "many duplicate key headers", method: "GET", headers: []string{"apikey", "alice-key", "apikey", "x", "apikey", "y"}, want: 401},
+		{name: "3 KiB key", method: "GET", headers: []string{"apikey", strings.Repeat("k", 3<<10)}, want: 401},
+		{name: "3 KiB tenant header (counter key too long: fault tolerant)", method: "GET",
+			headers: []string{"apikey", "alice-key", "x-tenant", strings.Repeat("t", 3<<10)}, want: 200},
+		{name: "long origin against the regexes", method: "GET", headers: []string{"apikey", "alice-key", "Origin", strings.Repeat("a", 3<<10) + "c"}, want: 200},
+		{name: "preflight with a long origin", method: "OPTIONS", headers: []string{"Origin", "http://" + strings.Repeat("x", 3<<10) + ".test", "Access-Control-Request-Method", "GET"}, want: 200},
+		{name: "JSON body nested 5000 deep", method: "POST", body: deepJSON(5000), headers: []string{"Content-Type", "application/json"}, want: 200},
+		{name: "JSON body nested 100 deep", method: "POST", body: deepJSON(100), headers: []string{"Content-Type", "application/json"}, want: 200},
+		{name: "JSON body key is an array", method: "POST", body: `{"apikey":["a","b"]}`, headers: []string{"Content-Type", "application/json"}, want: 401},
+		{name: "truncated JSON body", method: "POST", body: `{"apikey":"alice-key"`, headers: []string{"Content-Type", "application/json"}, want: 401},
+		{name: "form body with bad escapes", method: "POST", body: "apikey=alice-key&b=%zz", headers: []string{"Content-Type", "application/x-www-form-urlencoded"}, want: 401},
+		{name: "form body", method: "POST", body: "apikey=alice-key&b=1&" + strings.Repeat("x=1&", 5000), headers: []string{"Content-Type", "application/x-www-form-urlencoded"}, want: 200},
+		{name: "content type garbage", method: "POST", body: "apikey=alice-key", headers: []string{"Content-Type", strings.Repeat(";", 3000)}, want: 401},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := send(t, c, tt.method, url+tt.path, tt.body, tt.headers...)
+			if r.Status != tt.want {
+				t.Fatalf("status %d, want %d; body %.200s", r.Status, tt.want, r.Body)
+			}
+		})
+	}
+	// Still serving, with the body rewritten as configured.
+	r := send(t, c, "POST", url, `{"apikey":"alice-key","b":1,"arr":"s"}`, "Content-Type", "application/json")
+	if r.Status != 200 {
+		t.Fatalf("after the hostile requests: status %d", r.Status)
+	}
+	if got, want := string(be.Last(t).Body), `{"arr":["s","v"],"n":"1"}`; got != want {
+		t.Errorf("rewritten body %s, want %s", got, want)
+	}
+}

@@ -665,6 +665,9 @@ static inline void kc_object_encode(const kc_object *o, kc_buf *b) {
 
 static inline bool kc_json_go_value(kc_buf *b, const pw_json_t *v, int depth);
 
+/* KC_JSON_MAX_DEPTH bounds kc_json_go_value's recursion. */
+#define KC_JSON_MAX_DEPTH 128
+
 /* kc_object_encode_go is kc_object_encode with every raw value re-encoded
  * by kc_json_go_value (json.Marshal of a decoded map[string]any). */
 static inline bool kc_object_encode_go(const kc_object *o, kc_buf *b, int depth) {
@@ -757,9 +760,11 @@ static inline void kc_go_float(kc_buf *b, double f) {
  * what json.Unmarshal decoded it to (interface{}): objects with sorted,
  * de-duplicated (last wins) names, numbers as float64, strings with Go's
  * escaping. False when Go could not decode it (a number out of float64
- * range) or out of memory. */
+ * range), when it nests deeper than KC_JSON_MAX_DEPTH, or out of memory. */
 static inline bool kc_json_go_value(kc_buf *b, const pw_json_t *v, int depth) {
-    if (depth > 10000) return false;
+    /* Recursion stays well inside the module's 64 KiB stack: deeper
+     * documents are refused (Go would accept up to 10000 levels). */
+    if (depth >= KC_JSON_MAX_DEPTH) return false;
     switch (v->kind) {
     case PW_JSON_NULL: kc_buf_puts(b, "null"); return true;
     case PW_JSON_BOOL: kc_buf_puts(b, v->ptr[0] == 't' ? "true" : "false"); return true;

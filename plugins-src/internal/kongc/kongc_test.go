@@ -136,6 +136,8 @@ func TestJSONMatchesEncodingJSON(t *testing.T) {
 		`true`, `false`, `null`, `" spaced "`, `{"k" : [ 1 , 2 ] }`, `"é€𝄞"`, `{"\u00e9":1,"e":2,"E":3}`, `1.7976931348623157e308`,
 		`5e-324`, `0.1`, `100000000000000000000000`, `[[[[[]]]]]`,
 	}
+	deep := func(n int) string { return strings.Repeat(`{"a":[`, n) + "1" + strings.Repeat("]}", n) }
+	cases = append(cases, deep(60)) // 120 levels: within KC_JSON_MAX_DEPTH
 	for _, doc := range cases {
 		var v any
 		want := "ERR"
@@ -148,6 +150,18 @@ func TestJSONMatchesEncodingJSON(t *testing.T) {
 		}
 		if got := d.call(t, "json", doc); got != want {
 			t.Errorf("json %s: C %s, Go %s", doc, got, want)
+		}
+	}
+}
+
+// TestJSONDepthBounded: documents nesting deeper than KC_JSON_MAX_DEPTH
+// (128) are refused instead of recursing off the module's stack.
+func TestJSONDepthBounded(t *testing.T) {
+	d := start(t)
+	for _, n := range []int{129, 5000, 10000} {
+		doc := strings.Repeat("[", n) + strings.Repeat("]", n)
+		if got := d.call(t, "json", doc); got != "ERR" {
+			t.Errorf("depth %d: C %.40q..., want ERR", n, got)
 		}
 	}
 }
