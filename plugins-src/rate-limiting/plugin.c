@@ -324,8 +324,9 @@ static size_t identifier(const config *c, char *dst) {
     return 3 + l;
 }
 
-/* incr adds delta to the counter id + ":" + window name; false on error. */
-static bool incr(const char *id, size_t id_len, const period *pd, const char *delta, int64_t *out) {
+/* incr adds delta to the counter id + ":" + window name and stores the
+ * new value; the status of the call otherwise. */
+static pw_status_t incr(const char *id, size_t id_len, const period *pd, const char *delta, int64_t *out) {
     char key[MAX_ID + 32];
     const char *wn = windows[pd->w].name;
     size_t wl = strlen(wn);
@@ -337,29 +338,25 @@ static bool incr(const char *id, size_t id_len, const period *pd, const char *de
                          {"delta", 5, delta, strlen(delta)}};
     char enc[MAX_ID + 128];
     size_t size = pw_pairs_size(args, 3);
-    if (size > sizeof enc) return false;
+    if (size > sizeof enc) return PW_BAD_ARGUMENT;
     pw_pairs_encode(enc, args, 3);
     pw_bytes_t res;
     pw_status_t st = pw_call_foreign_function("weir.counter_incr", enc, size, &res);
-    bool ok = st == PW_OK && res.size == 8;
-    if (ok) {
+    if (st == PW_OK && res.size != 8) st = PW_SERIALIZATION_FAILURE; /* abi.ErrPropertyValueSize */
+    if (st == PW_OK) {
         uint64_t u = 0;
         for (int i = 7; i >= 0; i--) u = (u << 8) | (unsigned char)res.data[i];
         *out = (int64_t)u;
-    } else if (st == PW_OK) {
-        PW_LOG_ERROR(NAME ": weir.counter_incr returned %zu bytes, want 8", res.size);
-    } else {
-        PW_LOG_ERROR("failed to get usage: weir.counter_incr: %s", pw_status_name(st));
     }
     pw_bytes_free(&res);
-    return ok;
+    return st;
 }
 
 /* rollback takes this request out of the windows it was counted in. */
 static void rollback(const config *c, const char *id, size_t id_len, size_t n) {
     int64_t ignored;
     for (size_t i = 0; i < n; i++)
-        if (!incr(id, id_len, &c->periods[i], "-1", &ignored)) return;
+        if (incr(id, id_len, &c->periods[i], "-1", &ignored) != PW_OK) return;
 }
 
 static void add_hdr(stream *s, const char *name, const char *value, size_t vl) {
@@ -396,13 +393,15 @@ pw_action_t pw_on_request_headers(uint32_t context_id, uint32_t num_headers, boo
     int stop = -1;
     for (size_t i = 0; i < c->n_periods; i++) {
         int64_t n;
-        if (!incr(id, id_len, &c->periods[i], "1", &n)) {
+        pw_status_t st = incr(id, id_len, &c->periods[i], "1", &n);
+        if (st != PW_OK) {
             rollback(c, id, id_len, i);
             if (!c->fault_tolerant) {
+                PW_LOG_ERROR("failed to get usage: weir.counter_incr: %s", pw_status_name(st));
                 static const char msg[] = "An unexpected error occurred";
                 return kc_error(500, msg, sizeof msg - 1, NULL, 0, false);
             }
-            PW_LOG_ERROR("failed to get usage (fault_tolerant: request allowed)");
+            PW_LOG_ERROR("failed to get usage (fault_tolerant: request allowed): weir.counter_incr: %s", pw_status_name(st));
             return PW_ACTION_CONTINUE;
         }
         remaining[i] = c->periods[i].limit - (n - 1);
