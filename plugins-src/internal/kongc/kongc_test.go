@@ -40,7 +40,7 @@ func start(t *testing.T) *driver {
 		}
 	}
 	if cc == "" {
-		t.Fatal("no C compiler (cc, clang or gcc): run go tool task deps:wasm-toolchains")
+		t.Fatal("no C compiler (cc, clang or gcc): run go tool task deps:cc")
 	}
 	bin := filepath.Join(t.TempDir(), "kong_test")
 	cmd := exec.Command(cc, "-std=gnu11", "-O1", "-Wall", "-Wextra", "-Werror", "-DPW_NO_TARGET_CHECK",
