@@ -15,12 +15,12 @@ import (
 // porting: the same facts, proven through real HTTP requests to Weir.
 
 // TestE2ERateLimitingRejectHeadersOnce: the 429 answer carries each
-// rate-limiting header exactly once. The Go plugin sent them with the local
-// answer and then set them again from its response-header callback (which
-// the host also runs for local answers); the duplicate
-// X-RateLimit-Remaining-Minute reported against it did not reproduce with
-// this host, whose replace de-duplicates, but the C plugin no longer relies
-// on that: it skips its response-header work for its own local answer.
+// rate-limiting header exactly once. A duplicate
+// X-RateLimit-Remaining-Minute was reported against the Go plugin; it did
+// not reproduce on this branch's host (which does not run the
+// response-header phase for a plugin's local answer), and the C plugin
+// builds the answer's header list once, with no response-phase work for
+// its own local answer, whatever the host does.
 func TestE2ERateLimitingRejectHeadersOnce(t *testing.T) {
 	be := newBackend(t, "b1", nil)
 	srv := startWeir(t, `
