@@ -173,7 +173,10 @@ func (a ConsumerLookupArgs) Encode(dst []byte) []byte {
 // arguments: a known credential_type and a non-empty key are required.
 func DecodeConsumerLookupArgs(b []byte) (ConsumerLookupArgs, error) {
 	var a ConsumerLookupArgs
-	err := decodeArgs(FFIConsumerLookup, b, []scalar{{KeyCredentialType, &a.CredentialType}, {KeyKey, &a.Key}}, nil)
+	err := decodeArgs(FFIConsumerLookup, b, map[string]*string{
+		KeyCredentialType: &a.CredentialType,
+		KeyKey:            &a.Key,
+	}, nil)
 	if err != nil {
 		return ConsumerLookupArgs{}, err
 	}
@@ -231,7 +234,12 @@ func (c ConsumerInfo) Encode(dst []byte) []byte {
 // DecodeConsumerInfo decodes a weir.consumer_lookup result.
 func DecodeConsumerInfo(b []byte) (ConsumerInfo, error) {
 	var c ConsumerInfo
-	err := decodeArgs(FFIConsumerLookup, b, []scalar{{KeyID, &c.ID}, {KeyUsername, &c.Username}, {KeyCustomID, &c.CustomID}, {KeyCredentialID, &c.CredentialID}}, func(k, v string) {
+	err := decodeArgs(FFIConsumerLookup, b, map[string]*string{
+		KeyID:           &c.ID,
+		KeyUsername:     &c.Username,
+		KeyCustomID:     &c.CustomID,
+		KeyCredentialID: &c.CredentialID,
+	}, func(k, v string) {
 		switch {
 		case k == KeyTag:
 			c.Tags = append(c.Tags, v)
@@ -268,7 +276,11 @@ func (a SetConsumerArgs) Encode(dst []byte) []byte {
 // DecodeSetConsumerArgs decodes and validates weir.set_consumer arguments.
 func DecodeSetConsumerArgs(b []byte) (SetConsumerArgs, error) {
 	var a SetConsumerArgs
-	err := decodeArgs(FFISetConsumer, b, []scalar{{KeyID, &a.ID}, {KeyUsername, &a.Username}, {KeyCredentialID, &a.CredentialID}}, nil)
+	err := decodeArgs(FFISetConsumer, b, map[string]*string{
+		KeyID:           &a.ID,
+		KeyUsername:     &a.Username,
+		KeyCredentialID: &a.CredentialID,
+	}, nil)
 	if err != nil {
 		return SetConsumerArgs{}, err
 	}
@@ -301,7 +313,9 @@ func (a CounterIncrArgs) Encode(dst []byte) []byte {
 // DecodeCounterIncrArgs decodes and validates weir.counter_incr arguments.
 func DecodeCounterIncrArgs(b []byte) (CounterIncrArgs, error) {
 	var key, window, delta string
-	err := decodeArgs(FFICounterIncr, b, []scalar{{KeyKey, &key}, {KeyWindowSeconds, &window}, {KeyDelta, &delta}}, nil)
+	err := decodeArgs(FFICounterIncr, b, map[string]*string{
+		KeyKey: &key, KeyWindowSeconds: &window, KeyDelta: &delta,
+	}, nil)
 	if err != nil {
 		return CounterIncrArgs{}, err
 	}
@@ -335,7 +349,7 @@ func (a CounterGetArgs) Encode(dst []byte) []byte {
 // DecodeCounterGetArgs decodes and validates weir.counter_get arguments.
 func DecodeCounterGetArgs(b []byte) (CounterGetArgs, error) {
 	var key, window string
-	err := decodeArgs(FFICounterGet, b, []scalar{{KeyKey, &key}, {KeyWindowSeconds, &window}}, nil)
+	err := decodeArgs(FFICounterGet, b, map[string]*string{KeyKey: &key, KeyWindowSeconds: &window}, nil)
 	if err != nil {
 		return CounterGetArgs{}, err
 	}
@@ -365,41 +379,24 @@ func counterKeyWindow(fn, key, window string) (int64, error) {
 
 // decodeArgs decodes pairs, storing single-valued keys through scalars (a
 // repeated one is an error) and passing every other key to other.
-func decodeArgs(fn string, b []byte, scalars []scalar, other func(k, v string)) error {
-	// Decoded in place, without building the pairs or a map of them: the
-	// host runs this for every weir.* call of every request.
-	var seen uint64 // bit i: scalars[i] was given (at most 64 scalars)
-	dup := -1
-	err := DecodePairs(b, func(k, v []byte) bool {
-		for i := range scalars {
-			if string(k) == scalars[i].key {
-				if seen&(1<<i) != 0 {
-					dup = i
-					return false
-				}
-				seen |= 1 << i
-				*scalars[i].dst = string(v)
-				return true
-			}
-		}
-		if other != nil {
-			other(string(k), string(v))
-		}
-		return true
-	})
+func decodeArgs(fn string, b []byte, scalars map[string]*string, other func(k, v string)) error {
+	pairs, err := ParsePairs(b)
 	if err != nil {
 		return fmt.Errorf("%w: %s: %w", ErrForeignArgs, fn, err)
 	}
-	if dup >= 0 {
-		return fmt.Errorf("%w: %s: key %q given twice", ErrForeignArgs, fn, scalars[dup].key)
+	seen := make(map[string]bool, len(scalars))
+	for _, kv := range pairs {
+		if p, ok := scalars[kv[0]]; ok {
+			if seen[kv[0]] {
+				return fmt.Errorf("%w: %s: key %q given twice", ErrForeignArgs, fn, kv[0])
+			}
+			seen[kv[0]] = true
+			*p = kv[1]
+		} else if other != nil {
+			other(kv[0], kv[1])
+		}
 	}
 	return nil
-}
-
-// scalar is a single-valued argument key and where decodeArgs stores it.
-type scalar struct {
-	key string
-	dst *string
 }
 
 // requireKeys fails on the first empty value; kv alternates key, value.
