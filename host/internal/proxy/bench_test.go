@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -135,21 +136,7 @@ func benchRequest() *http.Request {
 // on top of net/http's own server.
 func BenchmarkHandlerH1(b *testing.B) {
 	addr := rawBackend(b, bytes.Repeat([]byte("x"), 1024))
-	tr := NewTransport()
-	defer tr.Close()
-	h := NewHandler(benchSnapshot(b, addr), tr, nil)
-	r := benchRequest()
-	w := &benchWriter{h: make(http.Header, 8)}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		clear(w.h)
-		w.status, w.n = 0, 0
-		h.ServeHTTP(w, r)
-		if w.status != 200 || w.n != 1024 {
-			b.Fatalf("status %d, %d bytes", w.status, w.n)
-		}
-	}
+	benchHandler(b, benchSnapshot(b, addr))
 }
 
 func TestHandlerH1Allocs(t *testing.T) {
@@ -194,7 +181,11 @@ func observedSnapshot(tb testing.TB, addr string) *Snapshot {
 	return s
 }
 
-func benchHandler(b *testing.B, s *Snapshot) {
+func benchHandler(b *testing.B, s *Snapshot) { benchHandlerEach(b, s, nil, nil) }
+
+// benchHandlerEach is benchHandler with a hook run on the (reused)
+// request before each exchange and a check of each response's headers.
+func benchHandlerEach(b *testing.B, s *Snapshot, before func(*http.Request), check func(http.Header) error) {
 	tr := NewTransport()
 	defer tr.Close()
 	h := NewHandler(s, tr, nil)
@@ -205,9 +196,17 @@ func benchHandler(b *testing.B, s *Snapshot) {
 	for i := 0; i < b.N; i++ {
 		clear(w.h)
 		w.status, w.n = 0, 0
+		if before != nil {
+			before(r)
+		}
 		h.ServeHTTP(w, r)
 		if w.status != 200 || w.n != 1024 {
 			b.Fatalf("status %d, %d bytes", w.status, w.n)
+		}
+		if check != nil {
+			if err := check(w.h); err != nil {
+				b.Fatal(err)
+			}
 		}
 	}
 }
@@ -295,22 +294,14 @@ func BenchmarkHandlerH1Plugin(b *testing.B) {
 	addr := rawBackend(b, bytes.Repeat([]byte("x"), 1024))
 	s := benchSnapshot(b, addr)
 	s.Routes[0].Plugins = []*Plugin{{Name: "plugin.wasm", Wasm: benchWasmPlugin(b)}}
-	tr := NewTransport()
-	defer tr.Close()
-	h := NewHandler(s, tr, nil)
-	r := benchRequest()
-	w := &benchWriter{h: make(http.Header, 8)}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		clear(w.h)
-		w.status, w.n = 0, 0
-		delete(r.Header, "X-Wasm") // the plugin adds it to the request in place
-		h.ServeHTTP(w, r)
-		if w.status != 200 || w.n != 1024 || w.h.Get("X-Resp") != "1" {
-			b.Fatalf("status %d, %d bytes, x-resp %q", w.status, w.n, w.h.Get("X-Resp"))
-		}
-	}
+	benchHandlerEach(b, s,
+		func(r *http.Request) { delete(r.Header, "X-Wasm") }, // the plugin adds it to the request in place
+		func(h http.Header) error {
+			if got := h.Get("X-Resp"); got != "1" {
+				return fmt.Errorf("x-resp %q, want 1", got)
+			}
+			return nil
+		})
 }
 
 func benchWasmPlugin(b *testing.B) *wasm.Plugin {
