@@ -420,11 +420,11 @@ func (h *Handler) startChain(w http.ResponseWriter, r *http.Request, x *exchange
 		if err == nil {
 			if i < inlinePlugins {
 				s = &c.streamMem[i]
-				if err = p.Wasm.InitHTTPStream(s, &c.host); err != nil {
-					s = nil
-				}
 			} else {
-				s, err = p.Wasm.NewHTTPStream(&c.host)
+				s = new(wasm.HTTPStream)
+			}
+			if err = p.Wasm.InitHTTPStream(s, &c.host); err != nil {
+				s = nil
 			}
 		}
 		if err == nil {
