@@ -69,21 +69,21 @@ func Parse(b []byte) (*Module, error) {
 			if sec.name() != "producers" {
 				break
 			}
-			for range sec.u32() {
+			for n := sec.u32(); n > 0 && sec.err == nil; n-- {
 				field := sec.name()
-				for range sec.u32() {
+				for n := sec.u32(); n > 0 && sec.err == nil; n-- {
 					m.Producers[field] = append(m.Producers[field], [2]string{sec.name(), sec.name()})
 				}
 			}
 		case 1: // type
-			for range sec.u32() {
+			for n := sec.u32(); n > 0 && sec.err == nil; n-- {
 				if sec.byte() != 0x60 {
 					sec.fail("type is not a function type")
 				}
 				types = append(types, sig{sec.valTypes(), sec.valTypes()})
 			}
 		case 2: // import
-			for range sec.u32() {
+			for n := sec.u32(); n > 0 && sec.err == nil; n-- {
 				im := Import{Module: sec.name(), Name: sec.name(), Kind: sec.byte()}
 				switch im.Kind {
 				case KindFunc:
@@ -104,11 +104,11 @@ func Parse(b []byte) (*Module, error) {
 				m.Imports = append(m.Imports, im)
 			}
 		case 3: // function
-			for range sec.u32() {
+			for n := sec.u32(); n > 0 && sec.err == nil; n-- {
 				funcTypes = append(funcTypes, sec.u32())
 			}
 		case 7: // export
-			for range sec.u32() {
+			for n := sec.u32(); n > 0 && sec.err == nil; n-- {
 				ex := Export{Name: sec.name(), Kind: sec.byte()}
 				idx := sec.u32()
 				if ex.Kind == KindFunc {

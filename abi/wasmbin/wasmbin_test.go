@@ -17,6 +17,14 @@ func TestParseRejectsGarbage(t *testing.T) {
 		{name: "export index out of range", in: []byte("\x00asm\x01\x00\x00\x00\x07\x05\x01\x01f\x00\x05")},
 		{name: "huge value type count", in: []byte("\x00asm\x01\x00\x00\x00\x01\x06\x01\x60\xff\xff\xff\x0f")},
 		{name: "LEB128 too long", in: []byte("\x00asm\x01\x00\x00\x00\x01\xff\xff\xff\xff\xff\x01")},
+		// Counts far beyond the section's bytes: reading stops at the
+		// first error instead of looping (and appending) billions of
+		// times (found by FuzzInstrument through this parser).
+		{name: "huge function count", in: []byte("\x00asm\x01\x00\x00\x00\x03\x05\x9b\x8b\xb4\x7c\x0b\x07\x07\x01\x03run\x00\x0b")},
+		{name: "huge type count", in: []byte("\x00asm\x01\x00\x00\x00\x01\x05\xff\xff\xff\xff\x0f")},
+		{name: "huge import count", in: []byte("\x00asm\x01\x00\x00\x00\x02\x05\xff\xff\xff\xff\x0f")},
+		{name: "huge export count", in: []byte("\x00asm\x01\x00\x00\x00\x07\x05\xff\xff\xff\xff\x0f")},
+		{name: "huge producers count", in: []byte("\x00asm\x01\x00\x00\x00\x00\x0f\x09producers\xff\xff\xff\xff\x0f")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
