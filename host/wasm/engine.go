@@ -149,6 +149,9 @@ type Module struct {
 	checked bool
 	// hasStart: the start section became the startFuncExport export.
 	hasStart bool
+	// noops are the exported functions whose bodies have no effect
+	// (noop.go); instances skip such callbacks.
+	noops map[string]noop
 }
 
 // Instrumented reports whether the module runs with Weir's deadline
@@ -227,7 +230,7 @@ func (e *Engine) Compile(ctx context.Context, name string, wasm []byte) (*Module
 // bytes under wazero's termination checks when the instrumentation fails
 // or produces a module wazero rejects.
 func (e *Engine) compile(ctx context.Context, name string, digest [32]byte, wasm []byte) (*Module, error) {
-	m := &Module{Name: name, Digest: digest, exports: make(map[string]struct{})}
+	m := &Module{Name: name, Digest: digest, exports: make(map[string]struct{}), noops: noopExports(wasm)}
 	ins, ierr := instrument(wasm)
 	if e.noInstrument {
 		ierr = fmt.Errorf("%w: disabled", errInstrument)

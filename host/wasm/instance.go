@@ -88,6 +88,24 @@ type calloutResult struct {
 	resp CalloutResponse
 }
 
+// skippable reports whether a call of callback cb whose body is the
+// no-op nf has the result the host assumes when cb is not exported:
+// nothing for the void stream callbacks, true for proxy_on_done and
+// Continue for the HTTP callbacks. Start-up and root callbacks are always
+// called.
+func skippable(cb callback, nf noop) bool {
+	switch cb {
+	case cbContextCreate, cbLog, cbDelete:
+		return !nf.hasResult
+	case cbDone:
+		return nf.hasResult && nf.result != 0
+	case cbRequestHeaders, cbRequestBody, cbRequestTrailers,
+		cbResponseHeaders, cbResponseBody, cbResponseTrailers:
+		return nf.hasResult && nf.result == int32(abi.ActionContinue)
+	}
+	return false
+}
+
 // instKey is the context key of the instance (see callContext).
 type instKey struct{}
 
@@ -193,6 +211,9 @@ func (p *Plugin) newInstance(ctx context.Context) (*instance, error) {
 		token, _ = in.wd.arm(p.opts.StartTimeout)
 	}
 	for i, n := range callbackNames {
+		if nf, ok := p.m.noops[n]; ok && skippable(callback(i), nf) {
+			continue // as if not exported: the same result, no call
+		}
 		in.fns[i] = mod.ExportedFunction(n)
 	}
 	if in.alloc = mod.ExportedFunction(abi.ExportOnMemoryAllocate); in.alloc == nil {

@@ -8,7 +8,8 @@ import (
 	"github.com/weirproxy/weir/abi/wasmbin"
 )
 
-// FuzzInstrument feeds mutated modules to the deadline rewriter: it must
+// FuzzInstrument feeds mutated modules to the deadline rewriter (and the
+// no-op scan, noopExports): it must
 // never panic, and a well-formed module it accepts must come out as a
 // well-formed binary that exports the stop flag (wazero validates the
 // rest, and Compile falls back to the original module when it does not).
@@ -22,6 +23,20 @@ func FuzzInstrument(f *testing.F) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
+		// The no-op scan reads the same untrusted bytes: it must not
+		// panic, and what it names must be exported functions.
+		noops := noopExports(b)
+		if pm, err := wasmbin.Parse(b); err == nil {
+			funcs := map[string]bool{}
+			for _, e := range pm.Exports {
+				funcs[e.Name] = funcs[e.Name] || e.Kind == 0x00
+			}
+			for name := range noops {
+				if !funcs[name] {
+					t.Fatalf("noopExports names %q, which is not an exported function", name)
+				}
+			}
+		}
 		out, err := instrument(b)
 		if err != nil {
 			return
