@@ -167,6 +167,24 @@ type chainHost struct {
 	cur *Plugin
 	// counterErr is the last counter store failure, logged at the end.
 	counterErr error
+
+	// vals backs the one-value slices of headers plugins add or replace
+	// (see one), so the common few cost no allocation.
+	vals  [4]string
+	nvals int
+}
+
+// one returns a one-value header slice holding v, from c.vals while it
+// lasts. Each slice has capacity 1, so appending to one never writes
+// into another.
+func (c *chainHost) one(v string) []string {
+	if c.nvals < len(c.vals) {
+		i := c.nvals
+		c.nvals++
+		c.vals[i] = v
+		return c.vals[i : i+1 : i+1]
+	}
+	return []string{v}
 }
 
 type localResponse struct {
@@ -735,7 +753,7 @@ func (c *chainHost) HeaderValue(m abi.MapType, key string) (string, abi.Status) 
 		}
 		return "", abi.StatusNotFound
 	}
-	if v := hdr[http.CanonicalHeaderKey(key)]; len(v) > 0 {
+	if v := hdr[httpwire.CanonicalKey(key)]; len(v) > 0 {
 		return v[0], abi.StatusOK
 	}
 	return "", abi.StatusNotFound
@@ -825,11 +843,15 @@ func (c *chainHost) AddHeader(m abi.MapType, key, value string) abi.Status {
 	if !validField(key, value) {
 		return abi.StatusBadArgument
 	}
-	ck := http.CanonicalHeaderKey(key)
+	ck := httpwire.CanonicalKey(key)
 	if protectedField(ck) {
 		return abi.StatusBadArgument
 	}
-	hdr[ck] = append(hdr[ck], value)
+	if old := hdr[ck]; len(old) > 0 {
+		hdr[ck] = append(old, value)
+	} else {
+		hdr[ck] = c.one(value)
+	}
 	return abi.StatusOK
 }
 
@@ -845,11 +867,11 @@ func (c *chainHost) ReplaceHeader(m abi.MapType, key, value string) abi.Status {
 	if !validField(key, value) {
 		return abi.StatusBadArgument
 	}
-	ck := http.CanonicalHeaderKey(key)
+	ck := httpwire.CanonicalKey(key)
 	if protectedField(ck) {
 		return abi.StatusBadArgument
 	}
-	hdr[ck] = []string{value}
+	hdr[ck] = c.one(value)
 	return abi.StatusOK
 }
 
@@ -864,7 +886,7 @@ func (c *chainHost) RemoveHeader(m abi.MapType, key string) abi.Status {
 	if strings.HasPrefix(key, ":") {
 		return abi.StatusBadArgument
 	}
-	ck := http.CanonicalHeaderKey(key)
+	ck := httpwire.CanonicalKey(key)
 	if ck == "Content-Length" {
 		delete(hdr, ck)
 		if m == abi.MapHTTPRequestHeaders && c.r.ContentLength > 0 {
@@ -902,7 +924,7 @@ func (c *chainHost) SetHeaderPairs(m abi.MapType, pairs [][2]string) abi.Status 
 			}
 			continue
 		}
-		ck := http.CanonicalHeaderKey(kv[0])
+		ck := httpwire.CanonicalKey(kv[0])
 		if protectedField(ck) {
 			continue
 		}
