@@ -304,7 +304,7 @@ func BenchmarkHandlerH1Plugin(b *testing.B) {
 		})
 }
 
-func benchWasmPlugin(b *testing.B) *wasm.Plugin {
+func benchWasmPlugin(b testing.TB) *wasm.Plugin {
 	ctx := context.Background()
 	raw, err := os.ReadFile("../../wasm/testdata/plugin.wasm")
 	if err != nil {
@@ -325,4 +325,45 @@ func benchWasmPlugin(b *testing.B) *wasm.Plugin {
 	}
 	b.Cleanup(func() { _ = p.Close(ctx) })
 	return p
+}
+
+// TestHandlerH1PluginAllocs: a one-plugin route costs the plugin-free
+// path's allocations plus one (the chain): streams, header names and the
+// values the plugin sets come from the chain or the plugin's caches.
+func TestHandlerH1PluginAllocs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("allocation count is checked in the full run")
+	}
+	addr := rawBackend(t, bytes.Repeat([]byte("x"), 1024))
+	tr := NewTransport()
+	defer tr.Close()
+	count := func(s *Snapshot, r *http.Request, check func(http.Header)) float64 {
+		h := NewHandler(s, tr, nil)
+		w := &benchWriter{h: make(http.Header, 8)}
+		run := func() {
+			clear(w.h)
+			delete(r.Header, "X-Wasm")
+			w.status, w.n = 0, 0
+			h.ServeHTTP(w, r)
+		}
+		run()
+		check(w.h)
+		return testing.AllocsPerRun(200, run)
+	}
+	base := count(benchSnapshot(t, addr), benchRequest(), func(http.Header) {})
+	s := benchSnapshot(t, addr)
+	s.Routes[0].Plugins = []*Plugin{{Name: "plugin.wasm", Wasm: benchWasmPlugin(t)}}
+	r := benchRequest()
+	withPlugin := count(s, r, func(h http.Header) {
+		if got := h.Get("X-Resp"); got != "1" {
+			t.Fatalf("the plugin did not run: x-resp %q, want 1", got)
+		}
+	})
+	if r.Header.Get("X-Wasm") != "1" {
+		t.Fatalf("the plugin did not add x-wasm to the request: %v", r.Header)
+	}
+	if withPlugin > base+1 {
+		t.Fatalf("%v allocations per request with one plugin, want at most %v (plugin-free %v, plus the chain)", withPlugin, base+1, base)
+	}
+	t.Logf("%v allocations per request with one plugin (plugin-free %v)", withPlugin, base)
 }
