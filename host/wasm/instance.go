@@ -382,6 +382,22 @@ func (in *instance) fail(fn string, err error) {
 	in.p.replace(in)
 }
 
+// live reports, without the lock, that the instance is neither broken
+// nor discarded: a callback it does not export then answers the default
+// without a call. (It may break right after; the caller's result is then
+// the one it would have had just before.)
+func (in *instance) live() bool {
+	if in.broken.Load() {
+		return false
+	}
+	select {
+	case <-in.done:
+		return false
+	default:
+		return true
+	}
+}
+
 // discard closes the module and stops the instance's timers (caller holds
 // in.mu).
 func (in *instance) discard() {

@@ -188,6 +188,10 @@ func (s *HTTPStream) call(cb callback, a, b uint64) (abi.Action, error) {
 	if in == nil {
 		return abi.ActionContinue, ErrClosed
 	}
+	if in.fns[cb] == nil && !s.released && in.live() {
+		// Not exported (or a no-op): Continue, without the lock.
+		return abi.ActionContinue, nil
+	}
 	in.mu.Lock()
 	if s.released {
 		in.mu.Unlock()
@@ -259,6 +263,11 @@ func (s *HTTPStream) OnLog() error {
 	in := s.in
 	if in == nil {
 		return ErrClosed
+	}
+	if in.fns[cbDone] == nil && in.fns[cbLog] == nil && !s.released && in.live() {
+		// Nothing to call: no lock.
+		s.doneCalled, s.logged = true, true
+		return nil
 	}
 	in.mu.Lock()
 	if s.released {
