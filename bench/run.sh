@@ -30,6 +30,9 @@ Targets (default: $ALL_TARGETS):
                  (where it sits for the proxied runs: the ceiling of the layout)
   weir nginx haproxy caddy httputil
   weir-wasm      Weir with one wasm plugin that adds a request header
+                 (host/wasm/testdata/plugin.wasm, hand-written WAT); opt-in with --only
+  weir-wasm-c    the same with the C SDK's headers example
+                 (sdk/c/examples/headers/headers.wasm); opt-in with --only
   weir-auth      Weir with the built-in key-auth (key in the query string) and
                  rate-limiting (local, limits never reached); opt-in with --only
   weir-chain     weir-auth plus request-transformer and cors (the reference
@@ -38,7 +41,6 @@ Targets (default: $ALL_TARGETS):
                  weir vs weir-bare); opt-in with --only
   weir-traced    Weir tracing every request (OTLP/HTTP to the backend, which
                  answers 200 and discards); opt-in with --only
-                 (host/wasm/testdata/plugin.wasm); opt-in with --only
                  wrk -> proxy (proxy core) -> backend (load core)
 
 Options (environment variable in brackets):
@@ -150,8 +152,8 @@ for t in "${_sel[@]}"; do
 	t="${t// /}"
 	[[ -n "$t" ]] || continue
 	case "$t" in
-	direct | direct-shared | weir | weir-wasm | weir-auth | weir-chain | weir-bare | weir-traced | nginx | haproxy | caddy | httputil) ;;
-	*) die "unknown target '$t' (want direct, direct-shared, weir, weir-wasm, weir-auth, weir-chain, weir-bare, weir-traced, nginx, haproxy, caddy, httputil)" ;;
+	direct | direct-shared | weir | weir-wasm | weir-wasm-c | weir-auth | weir-chain | weir-bare | weir-traced | nginx | haproxy | caddy | httputil) ;;
+	*) die "unknown target '$t' (want direct, direct-shared, weir, weir-wasm, weir-wasm-c, weir-auth, weir-chain, weir-bare, weir-traced, nginx, haproxy, caddy, httputil)" ;;
 	esac
 	[[ " ${TARGETS[*]-} " == *" $t "* ]] || TARGETS+=("$t")
 done
@@ -599,7 +601,7 @@ if selected caddy && ! ensure_caddy; then
 fi
 
 # Pre-build the repo's binaries (Weir may not build yet: then it is skipped).
-if selected weir || selected weir-wasm || selected weir-auth || selected weir-chain || selected weir-bare || selected weir-traced; then
+if selected weir || selected weir-wasm || selected weir-wasm-c || selected weir-auth || selected weir-chain || selected weir-bare || selected weir-traced; then
 	if [[ -n "$WEIR_BIN" ]]; then
 		[[ -x "$WEIR_BIN" ]] || die "--weir-bin $WEIR_BIN is not executable"
 	else
@@ -609,6 +611,7 @@ if selected weir || selected weir-wasm || selected weir-auth || selected weir-ch
 		else
 			SKIP[weir]="./cmd/weir does not build (see below)"
 			SKIP[weir-wasm]="${SKIP[weir]}"
+			SKIP[weir-wasm-c]="${SKIP[weir]}"
 			SKIP[weir-auth]="${SKIP[weir]}"
 			SKIP[weir-chain]="${SKIP[weir]}"
 			SKIP[weir-bare]="${SKIP[weir]}"
@@ -670,7 +673,7 @@ start_proxy() { # TARGET: start it and fill URL/SUBJECT, or record FAIL.
 			XDG_CONFIG_HOME="$WORK/caddy-home/config" XDG_DATA_HOME="$WORK/caddy-home/data" \
 			"$CADDY_BIN" run --config "$WORK/Caddyfile" --adapter caddyfile
 		;;
-	weir | weir-wasm | weir-auth | weir-chain | weir-bare | weir-traced)
+	weir | weir-wasm | weir-wasm-c | weir-auth | weir-chain | weir-bare | weir-traced)
 		free_port
 		aport=$PORT
 		free_port
@@ -678,6 +681,8 @@ start_proxy() { # TARGET: start it and fill URL/SUBJECT, or record FAIL.
 		plugin=""
 		if [[ "$t" == weir-wasm ]]; then
 			plugin="file://$ROOT/host/wasm/testdata/plugin.wasm"
+		elif [[ "$t" == weir-wasm-c ]]; then
+			plugin="file://$ROOT/sdk/c/examples/headers/headers.wasm"
 		fi
 		write_weir_conf "$WORK/$t.yaml" "$port" "$aport" "$sport" "$BACKEND_PORT" "$plugin"
 		case "$t" in
