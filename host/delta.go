@@ -331,7 +331,16 @@ func (s *Server) applyDelta(cfg *config.Config, d ConfigDelta) bool {
 		return false
 	}
 	commit()
-	startBalancers(snap)
+	if same[2] {
+		// The other balancers are old's, running.
+		for name := range keep.changedUps {
+			if b := snap.Balancers[name]; b != nil {
+				b.Start()
+			}
+		}
+	} else {
+		startBalancers(snap)
+	}
 	s.h.Swap(snap)
 	// Certificates and ACME settings equal Base's (checked above); ACME
 	// route markers may have changed with the routes.
@@ -342,7 +351,15 @@ func (s *Server) applyDelta(cfg *config.Config, d ConfigDelta) bool {
 	s.raw = nil
 	s.delta = deltaState{snap: snap, routeNames: routes, svcNames: services, upNames: ups, targets: targets,
 		routeSvc: keep.routeSvc, targetsChecked: true}
-	stopBalancers(old, snap)
+	if same[2] {
+		for name := range keep.changedUps {
+			if b := old.Balancers[name]; b != nil && snap.Balancers[name] != b {
+				b.Stop()
+			}
+		}
+	} else {
+		stopBalancers(old, snap)
+	}
 	time.AfterFunc(2*time.Minute, func() { closeH2Except(old, snap) })
 	s.retire(old, snap)
 	s.log.Info("configuration applied", "routes", len(snap.Routes), "services", len(snap.Services), "upstreams", len(snap.Balancers),
@@ -453,6 +470,26 @@ func (st *deltaState) normalize(cfg, base *config.Config, d ConfigDelta, same [3
 		}
 	}
 	var ti []int
+	if sameRuns && st.targetsChecked {
+		// Every target names one of base's upstreams, in base's order:
+		// copy base's targets but the changed upstreams'.
+		chgT := make([]bool, len(cfg.Targets))
+		for up := range d.Upstreams {
+			if run, ok := runs[up]; ok && d.Upstreams[up] {
+				for k := run[0]; k < run[0]+run[1]; k++ {
+					chgT[k] = true
+				}
+			}
+		}
+		for k := range cfg.Targets {
+			if !chgT[k] {
+				cfg.Targets[k] = base.Targets[k]
+				continue
+			}
+			ti, tmp.Targets = append(ti, k), append(tmp.Targets, cfg.Targets[k])
+		}
+		runs = nil // skip the loop below
+	}
 	for up, run := range runs {
 		_, known := st.upNames[up]
 		if b, ok := st.targets[up]; known && ok && !d.Upstreams[up] {
@@ -465,6 +502,9 @@ func (st *deltaState) normalize(cfg, base *config.Config, d ConfigDelta, same [3
 		for k := run[0]; k < run[0]+run[1]; k++ {
 			ti, tmp.Targets = append(ti, k), append(tmp.Targets, cfg.Targets[k])
 		}
+	}
+	if runs == nil {
+		runs = st.targets
 	}
 	if err := tmp.Normalize(); err != nil {
 		return nil, false, false
