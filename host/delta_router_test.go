@@ -8,9 +8,9 @@ import (
 
 // TestApplyConfigDeltaRouterUpdate changes one route at a time, each
 // change inserting its route's group at the same place in the priority
-// order (just after the previous change's), so the delta loads update
-// the router table until its ranks run out there and then compile it
-// whole. After every load the proxy must route every app's host and
+// order (after app 0's longer path, just before the previous change's),
+// so the delta loads update the router table until its ranks run out
+// there and then compile it whole. After every load the proxy must route every app's host and
 // path as a full build of the same configuration does.
 func TestApplyConfigDeltaRouterUpdate(t *testing.T) {
 	srv := deltaServer(t)
@@ -20,11 +20,12 @@ func TestApplyConfigDeltaRouterUpdate(t *testing.T) {
 		m.apps = append(m.apps, a)
 		m.path[a], m.backend[a] = "/", a%2
 	}
+	m.path[0] = "/zzzz"
 	base := m.config()
 	if err := srv.ApplyConfigDelta(base, ConfigDelta{Hash: [32]byte{1}}); err != nil {
 		t.Fatal(err)
 	}
-	for a := 0; a < n; a++ {
+	for a := n - 1; a > 0; a-- {
 		m.path[a] = "/zz"
 		d := ConfigDelta{Base: base, Hash: [32]byte{byte(a), 3}, Routes: map[string]bool{"r" + strconv.Itoa(a): true}}
 		cfg := m.config()
