@@ -2,6 +2,7 @@ package router
 
 import (
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"strconv"
 	"testing"
@@ -158,4 +159,58 @@ func TestUpdateNoRoom(t *testing.T) {
 		tab = next
 	}
 	t.Fatal("ranks never ran out")
+}
+
+// TestUpdateConcurrentMatch matches on a table from several goroutines
+// while updates derive new tables from it (run with -race: Update must
+// write nothing the old table's readers see).
+func TestUpdateConcurrentMatch(t *testing.T) {
+	routes, reqs := benchRoutes(500)
+	tab, err := Compile(routes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := make([]Match, len(reqs))
+	for i := range reqs {
+		want[i], _ = tab.Match(&reqs[i])
+	}
+	done := make(chan struct{})
+	errs := make(chan string, 4)
+	for g := range 4 {
+		go func() {
+			for k := 0; ; k++ {
+				select {
+				case <-done:
+					errs <- ""
+					return
+				default:
+				}
+				i := (k*31 + g) % len(reqs)
+				if got, _ := tab.Match(&reqs[i]); got != want[i] {
+					errs <- fmt.Sprintf("request %d matched %+v, want %+v", i, got, want[i])
+					return
+				}
+			}
+		}()
+	}
+	cur := tab
+	for i := range 200 {
+		k := (i * 37) % len(routes)
+		r := routes[k]
+		r.Paths = []string{"/moved/" + strconv.Itoa(i%3)}
+		next, err := cur.Update([]Change{{Index: k, Route: r}})
+		if errors.Is(err, ErrNoRoom) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		cur = next
+	}
+	close(done)
+	for range 4 {
+		if msg := <-errs; msg != "" {
+			t.Fatal(msg)
+		}
+	}
 }
