@@ -2,8 +2,10 @@ package host
 
 import (
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/netip"
 	"strconv"
@@ -64,11 +66,28 @@ func buildKeep(cfg *config.Config, hash [32]byte, prev *proxy.Snapshot, log *slo
 		}
 		targets[t.Upstream] = append(targets[t.Upstream], t)
 	}
-	upstreams := make(map[string]*config.Upstream, len(cfg.Upstreams))
+	// upstreams by name, for the services built here; built on first use
+	// (a delta rebuilding no service needs none of it).
+	var upstreams map[string]*config.Upstream
+	upstreamsByName := func() map[string]*config.Upstream {
+		if upstreams == nil {
+			upstreams = make(map[string]*config.Upstream, len(cfg.Upstreams))
+			for i := range cfg.Upstreams {
+				upstreams[cfg.Upstreams[i].Name] = &cfg.Upstreams[i]
+			}
+		}
+		return upstreams
+	}
+	if keep != nil && keep.sameUps && prev != nil {
+		// Every upstream is prev's: start from prev's balancers.
+		s.Balancers = maps.Clone(prev.Balancers)
+	}
 	for i := range cfg.Upstreams {
+		if keep != nil && keep.sameUps && prev != nil && !keep.changedUps[cfg.Upstreams[i].Name] {
+			continue // kept by the clone above
+		}
 		if b := keep.balancer(cfg.Upstreams[i].Name, prev); b != nil {
 			s.Balancers[cfg.Upstreams[i].Name] = b
-			upstreams[cfg.Upstreams[i].Name] = &cfg.Upstreams[i]
 			continue
 		}
 		u := cfg.Upstreams[i]
@@ -85,19 +104,31 @@ func buildKeep(cfg *config.Config, hash [32]byte, prev *proxy.Snapshot, log *slo
 			return nil, fmt.Errorf("upstreams[%d] (upstream %q): %w", i, u.Name, err)
 		}
 		s.Balancers[u.Name] = b
-		upstreams[u.Name] = &cfg.Upstreams[i]
 	}
 
-	services := map[string]*proxy.Service{}
+	// Services by name or ID, for the routes. A delta whose services sit
+	// where prev's do (and have no IDs) finds them by index instead.
+	svcByIndex := keep != nil && keep.sameSvcs
+	for i := range cfg.Services {
+		svcByIndex = svcByIndex && cfg.Services[i].ID == ""
+	}
+	var services map[string]*proxy.Service
+	if !svcByIndex {
+		services = make(map[string]*proxy.Service, len(cfg.Services))
+	}
+	s.Services = make([]*proxy.Service, 0, len(cfg.Services))
 	for i := range cfg.Services {
 		cs := &cfg.Services[i]
-		svc := keep.service(cs, s.Balancers, prev)
+		svc := keep.service(i, cs, s.Balancers, prev)
 		if svc == nil {
-			if svc, err = buildService(cs, s.Balancers, upstreams, cfg); err != nil {
+			if svc, err = buildService(cs, s.Balancers, upstreamsByName(), cfg); err != nil {
 				return nil, fmt.Errorf("services[%d] (service %q): %w", i, cs.Name, err)
 			}
 		}
 		s.Services = append(s.Services, svc)
+		if svcByIndex {
+			continue
+		}
 		if cs.Name != "" {
 			services[cs.Name] = svc
 		}
@@ -105,11 +136,44 @@ func buildKeep(cfg *config.Config, hash [32]byte, prev *proxy.Snapshot, log *slo
 			services[cs.ID] = svc
 		}
 	}
+	// serviceOf finds route i's service (and its index when found by
+	// index, else -1).
+	prevRouteSvc := []int(nil)
+	if svcByIndex && keep.sameRoutes && len(keep.prevRouteSvc) == len(cfg.Routes) {
+		prevRouteSvc = keep.prevRouteSvc // unchanged routes use the same services
+		keep.routeSvc = make([]int, len(cfg.Routes))
+	} else if svcByIndex {
+		keep.routeSvc = make([]int, len(cfg.Routes))
+	}
+	serviceOf := func(i int, cr *config.Route) (*proxy.Service, int) {
+		if !svcByIndex {
+			return services[cr.Service], -1
+		}
+		if prevRouteSvc != nil && !keep.changedRoutes[cr.Name] {
+			if j := prevRouteSvc[i]; j >= 0 && j < len(cfg.Services) && cfg.Services[j].Name == cr.Service {
+				return s.Services[j], j
+			}
+		}
+		if j, ok := keep.prevSvcs[cr.Service]; ok && j < len(cfg.Services) && cfg.Services[j].Name == cr.Service {
+			return s.Services[j], j
+		}
+		return nil, -1
+	}
 
-	rroutes := make([]router.Route, 0, len(cfg.Routes))
+	// A delta whose routes sit where prev's do updates prev's router
+	// table with the changed routes only.
+	incremental := keep != nil && keep.sameRoutes && prev != nil && prev.Table != nil && prev.Table.Len() == len(cfg.Routes)
+	var rroutes []router.Route
+	var changes []router.Change
+	if !incremental {
+		rroutes = make([]router.Route, 0, len(cfg.Routes))
+	}
 	for i := range cfg.Routes {
 		cr := &cfg.Routes[i]
-		svc := services[cr.Service] // nil: a route without a service (Kong answers 503)
+		svc, j := serviceOf(i, cr) // nil: a route without a service (Kong answers 503)
+		if keep != nil && keep.routeSvc != nil {
+			keep.routeSvc[i] = j
+		}
 		if svc == nil && cr.Service != "" {
 			return nil, fmt.Errorf("routes[%d] (route %q): service %q not found", i, cr.Name, cr.Service)
 		}
@@ -118,35 +182,57 @@ func buildKeep(cfg *config.Config, hash [32]byte, prev *proxy.Snapshot, log *slo
 			rt = newRoute(cr, svc, cfg, byIndex, ix, ext)
 		}
 		s.Routes = append(s.Routes, rt)
-		kind := router.PathKong
-		switch cr.PathType {
-		case "Exact":
-			kind = router.PathExact
-		case "Prefix":
-			kind = router.PathPrefix
+		switch {
+		case !incremental:
+			rroutes = append(rroutes, routerRoute(cr, rt.Name))
+		case keep.changedRoutes[cr.Name]:
+			changes = append(changes, router.Change{Index: i, Route: routerRoute(cr, rt.Name)})
 		}
-		methods := make([]string, len(cr.Methods))
-		for j, m := range cr.Methods {
-			methods[j] = strings.ToUpper(m)
-		}
-		rroutes = append(rroutes, router.Route{
-			Name:             rt.Name,
-			Hosts:            cr.Hosts,
-			Paths:            cr.Paths,
-			PathKind:         kind,
-			Methods:          methods,
-			Headers:          cr.Headers,
-			SNIs:             cr.SNIs,
-			RegexPriority:    cr.RegexPriority,
-			WildcardOneLabel: cr.PathType != "" || cr.OneLabelWildcard,
-		})
 	}
-	tbl, err := router.Compile(rroutes)
+	var tbl *router.Table
+	if incremental {
+		tbl, err = prev.Table.Update(changes)
+		if errors.Is(err, router.ErrNoRoom) {
+			incremental, rroutes = false, make([]router.Route, len(cfg.Routes))
+			for i := range cfg.Routes {
+				rroutes[i] = routerRoute(&cfg.Routes[i], s.Routes[i].Name)
+			}
+		}
+	}
+	if !incremental {
+		tbl, err = router.Compile(rroutes)
+	}
 	if err != nil {
 		return nil, err
 	}
 	s.Table = tbl
 	return s, nil
+}
+
+// routerRoute is what the router matches of a config route.
+func routerRoute(cr *config.Route, name string) router.Route {
+	kind := router.PathKong
+	switch cr.PathType {
+	case "Exact":
+		kind = router.PathExact
+	case "Prefix":
+		kind = router.PathPrefix
+	}
+	methods := make([]string, len(cr.Methods))
+	for j, m := range cr.Methods {
+		methods[j] = strings.ToUpper(m)
+	}
+	return router.Route{
+		Name:             name,
+		Hosts:            cr.Hosts,
+		Paths:            cr.Paths,
+		PathKind:         kind,
+		Methods:          methods,
+		Headers:          cr.Headers,
+		SNIs:             cr.SNIs,
+		RegexPriority:    cr.RegexPriority,
+		WildcardOneLabel: cr.PathType != "" || cr.OneLabelWildcard,
+	}
 }
 
 // newRoute builds the runtime route of a config route.

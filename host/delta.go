@@ -40,6 +40,13 @@ type deltaState struct {
 	// each upstream's run of targets (start, count).
 	routeNames, svcNames, upNames map[string]int
 	targets                       map[string][2]int
+	// routeSvc is the index of each route's service (-1: none found by
+	// name); nil when unknown.
+	routeSvc []int
+	// targetsChecked: every target names an upstream by name (checked by
+	// the delta load that made this state), so a delta whose targets
+	// name the same upstreams in the same order need not check again.
+	targetsChecked bool
 }
 
 // keepSet is what a delta build takes unchanged from the previous
@@ -50,6 +57,16 @@ type keepSet struct {
 	// prev's upstreams, services and routes (its configuration's), by
 	// name: the index into its Services and Routes.
 	prevUps, prevSvcs, prevRoutes map[string]int
+	// sameRoutes: the configuration's routes have prev's names at prev's
+	// indexes, so prev's router table can be updated with the changed
+	// ones (changedRoutes) instead of compiled anew.
+	sameRoutes bool
+	// sameSvcs, sameUps: the same for services and upstreams (their
+	// entities are found at their own index, without hashing names).
+	sameSvcs, sameUps bool
+	// prevRouteSvc is prev's index of each route's service (nil:
+	// unknown); routeSvc is filled by the build for the next delta.
+	prevRouteSvc, routeSvc []int
 }
 
 // route returns prev's runtime route for an unchanged config route whose
@@ -59,7 +76,10 @@ func (k *keepSet) route(i int, name string, svc *proxy.Service, prev *proxy.Snap
 	if k == nil || !plugins || prev == nil || k.changedRoutes[name] {
 		return nil
 	}
-	j, ok := k.prevRoutes[name]
+	j, ok := i, k.sameRoutes
+	if !ok {
+		j, ok = k.prevRoutes[name]
+	}
 	if !ok || j >= len(prev.Routes) {
 		return nil
 	}
@@ -87,6 +107,9 @@ func (k *keepSet) upstream(name string) bool {
 	if k == nil || k.changedUps[name] {
 		return false
 	}
+	if k.sameUps {
+		return true // every upstream of the configuration is prev's
+	}
 	_, ok := k.prevUps[name]
 	return ok
 }
@@ -99,13 +122,17 @@ func (k *keepSet) balancer(name string, prev *proxy.Snapshot) *upstream.Balancer
 	return prev.Balancers[name]
 }
 
-// service returns prev's service for an unchanged config service whose
+// service returns prev's service for an unchanged config service (at
+// index i) whose
 // balancer is the same object as before.
-func (k *keepSet) service(cs *config.Service, balancers map[string]*upstream.Balancer, prev *proxy.Snapshot) *proxy.Service {
+func (k *keepSet) service(i int, cs *config.Service, balancers map[string]*upstream.Balancer, prev *proxy.Snapshot) *proxy.Service {
 	if k == nil || prev == nil || k.changedSvcs[cs.Name] {
 		return nil
 	}
-	j, ok := k.prevSvcs[cs.Name]
+	j, ok := i, k.sameSvcs
+	if !ok {
+		j, ok = k.prevSvcs[cs.Name]
+	}
 	if !ok || j >= len(prev.Services) || prev.Services[j].Name != cs.Name {
 		return nil
 	}
@@ -191,7 +218,10 @@ func (s *Server) applyDelta(cfg *config.Config, d ConfigDelta) bool {
 		return false
 	}
 	same = [3]bool{same0, same1, same2}
-	targets, ok := s.delta.normalize(cfg, base, d, same)
+	chg := [3][]bool{changedAt(d.Routes, s.delta.routeNames, len(cfg.Routes), same[0]),
+		changedAt(d.Services, s.delta.svcNames, len(cfg.Services), same[1]),
+		changedAt(d.Upstreams, s.delta.upNames, len(cfg.Upstreams), same[2])}
+	targets, sameRuns, ok := s.delta.normalize(cfg, base, d, same, chg)
 	if !ok {
 		return false
 	}
@@ -209,7 +239,8 @@ func (s *Server) applyDelta(cfg *config.Config, d ConfigDelta) bool {
 	// calls unchanged that Base does not have counts as changed.
 	sub := &config.Config{FormatVersion: cfg.FormatVersion, Weir: cfg.Weir}
 	keep := &keepSet{changedUps: map[string]bool{}, changedSvcs: map[string]bool{}, changedRoutes: map[string]bool{},
-		prevUps: s.delta.upNames, prevSvcs: s.delta.svcNames, prevRoutes: s.delta.routeNames}
+		prevUps: s.delta.upNames, prevSvcs: s.delta.svcNames, prevRoutes: s.delta.routeNames, sameRoutes: same[0], sameSvcs: same[1], sameUps: same[2],
+		prevRouteSvc: s.delta.routeSvc}
 	inSub := map[string]bool{}
 	addService := func(i int) {
 		if !inSub[cfg.Services[i].Name] {
@@ -223,18 +254,30 @@ func (s *Server) applyDelta(cfg *config.Config, d ConfigDelta) bool {
 		if !inBase {
 			_, inBase = baseUps[u.Name]
 		}
-		if len(d.Upstreams) > 0 && d.Upstreams[u.Name] || !inBase || old.Balancers[u.Name] == nil {
+		// (Every upstream of base has a balancer in old when names sit
+		// where base has them: the build made one for each.)
+		if isChanged(chg[2], d.Upstreams, i, u.Name) || !inBase || !same[2] && old.Balancers[u.Name] == nil {
 			sub.Upstreams = append(sub.Upstreams, *u)
 			keep.changedUps[u.Name] = true
 		}
 	}
-	for i := range cfg.Targets {
-		t := &cfg.Targets[i]
-		if _, ok := ups[t.Upstream]; !ok {
-			return false // a target of no upstream: let Validate say so
+	if sameRuns && same[2] && s.delta.targetsChecked {
+		// The targets name base's upstreams in base's order: only the
+		// changed upstreams' runs are checked.
+		for name := range keep.changedUps {
+			if run, ok := targets[name]; ok {
+				sub.Targets = append(sub.Targets, cfg.Targets[run[0]:run[0]+run[1]]...)
+			}
 		}
-		if keep.changedUps[t.Upstream] {
-			sub.Targets = append(sub.Targets, *t)
+	} else {
+		for i := range cfg.Targets {
+			t := &cfg.Targets[i]
+			if _, ok := ups[t.Upstream]; !ok {
+				return false // a target of no upstream: let Validate say so
+			}
+			if keep.changedUps[t.Upstream] {
+				sub.Targets = append(sub.Targets, *t)
+			}
 		}
 	}
 	for i := range cfg.Services {
@@ -243,7 +286,7 @@ func (s *Server) applyDelta(cfg *config.Config, d ConfigDelta) bool {
 		if !inBase {
 			_, inBase = s.delta.svcNames[cs.Name]
 		}
-		if len(d.Services) > 0 && d.Services[cs.Name] || !inBase {
+		if isChanged(chg[1], d.Services, i, cs.Name) || !inBase {
 			addService(i)
 			keep.changedSvcs[cs.Name] = true
 		}
@@ -254,7 +297,7 @@ func (s *Server) applyDelta(cfg *config.Config, d ConfigDelta) bool {
 		if !inBase {
 			_, inBase = s.delta.routeNames[r.Name]
 		}
-		if inBase && !(len(d.Routes) > 0 && d.Routes[r.Name]) {
+		if inBase && !isChanged(chg[0], d.Routes, i, r.Name) {
 			continue
 		}
 		keep.changedRoutes[r.Name] = true
@@ -288,7 +331,16 @@ func (s *Server) applyDelta(cfg *config.Config, d ConfigDelta) bool {
 		return false
 	}
 	commit()
-	startBalancers(snap)
+	if same[2] {
+		// The other balancers are old's, running.
+		for name := range keep.changedUps {
+			if b := snap.Balancers[name]; b != nil {
+				b.Start()
+			}
+		}
+	} else {
+		startBalancers(snap)
+	}
 	s.h.Swap(snap)
 	// Certificates and ACME settings equal Base's (checked above); ACME
 	// route markers may have changed with the routes.
@@ -297,8 +349,17 @@ func (s *Server) applyDelta(cfg *config.Config, d ConfigDelta) bool {
 	}
 	s.cfg.Store(cfg)
 	s.raw = nil
-	s.delta = deltaState{snap: snap, routeNames: routes, svcNames: services, upNames: ups, targets: targets}
-	stopBalancers(old, snap)
+	s.delta = deltaState{snap: snap, routeNames: routes, svcNames: services, upNames: ups, targets: targets,
+		routeSvc: keep.routeSvc, targetsChecked: true}
+	if same[2] {
+		for name := range keep.changedUps {
+			if b := old.Balancers[name]; b != nil && snap.Balancers[name] != b {
+				b.Stop()
+			}
+		}
+	} else {
+		stopBalancers(old, snap)
+	}
 	time.AfterFunc(2*time.Minute, func() { closeH2Except(old, snap) })
 	s.retire(old, snap)
 	s.log.Info("configuration applied", "routes", len(snap.Routes), "services", len(snap.Services), "upstreams", len(snap.Balancers),
@@ -321,6 +382,14 @@ func (st *deltaState) index(cfg *config.Config) bool {
 		return false
 	}
 	st.targets, ok = targetRuns(cfg.Targets)
+	st.routeSvc = make([]int, len(cfg.Routes))
+	for i := range cfg.Routes {
+		j, found := st.svcNames[cfg.Routes[i].Service]
+		if !found {
+			j = -1
+		}
+		st.routeSvc[i] = j
+	}
 	return ok
 }
 
@@ -347,7 +416,7 @@ func targetRuns(ts []config.Target) (map[string][2]int, bool) {
 // same entities); the rest of the document goes through Normalize. It
 // returns cfg's target runs; false (cfg's entities partly normalized,
 // which Normalize finishes) when the delta cannot be used.
-func (st *deltaState) normalize(cfg, base *config.Config, d ConfigDelta, same [3]bool) (map[string][2]int, bool) {
+func (st *deltaState) normalize(cfg, base *config.Config, d ConfigDelta, same [3]bool, chg [3][]bool) (runs map[string][2]int, sameRuns, ok bool) {
 	// baseIndex finds an entity in base: at its own index when the names
 	// sit where base has them (no hashing of 40,000 names), else by name.
 	baseIndex := func(kind, i int, name string, known map[string]int) (int, bool) {
@@ -357,56 +426,75 @@ func (st *deltaState) normalize(cfg, base *config.Config, d ConfigDelta, same [3
 		j, ok := known[name]
 		return j, ok
 	}
-	changed := func(set map[string]bool, name string) bool { return len(set) > 0 && set[name] }
 	tmp := *cfg
 	tmp.Routes, tmp.Services, tmp.Upstreams, tmp.Targets = nil, nil, nil, nil
 	var ri, si, ui []int
 	for i := range cfg.Routes {
 		r := &cfg.Routes[i]
-		if j, ok := baseIndex(0, i, r.Name, st.routeNames); ok && !changed(d.Routes, r.Name) {
+		if j, ok := baseIndex(0, i, r.Name, st.routeNames); ok && !isChanged(chg[0], d.Routes, i, r.Name) {
 			*r = base.Routes[j]
 			continue
 		}
 		if len(r.Plugins) > 0 {
-			return nil, false // nested entities: Normalize moves them
+			return nil, false, false // nested entities: Normalize moves them
 		}
 		ri, tmp.Routes = append(ri, i), append(tmp.Routes, *r)
 	}
 	for i := range cfg.Services {
 		sv := &cfg.Services[i]
-		if j, ok := baseIndex(1, i, sv.Name, st.svcNames); ok && !changed(d.Services, sv.Name) {
+		if j, ok := baseIndex(1, i, sv.Name, st.svcNames); ok && !isChanged(chg[1], d.Services, i, sv.Name) {
 			*sv = base.Services[j]
 			continue
 		}
 		if len(sv.Routes) > 0 || len(sv.Plugins) > 0 {
-			return nil, false
+			return nil, false, false
 		}
 		si, tmp.Services = append(si, i), append(tmp.Services, *sv)
 	}
 	for i := range cfg.Upstreams {
 		u := &cfg.Upstreams[i]
-		if j, ok := baseIndex(2, i, u.Name, st.upNames); ok && !changed(d.Upstreams, u.Name) {
+		if j, ok := baseIndex(2, i, u.Name, st.upNames); ok && !isChanged(chg[2], d.Upstreams, i, u.Name) {
 			*u = base.Upstreams[j]
 			continue
 		}
 		if len(u.Targets) > 0 {
-			return nil, false
+			return nil, false, false
 		}
 		ui, tmp.Upstreams = append(ui, i), append(tmp.Upstreams, *u)
 	}
-	runs := st.targets
+	runs, sameRuns = st.targets, true
 	if len(cfg.Targets) != len(base.Targets) || !slices.EqualFunc(cfg.Targets, base.Targets, func(a, b config.Target) bool { return a.Upstream == b.Upstream }) {
-		var ok bool
+		sameRuns = false
 		if runs, ok = targetRuns(cfg.Targets); !ok {
-			return nil, false
+			return nil, false, false
 		}
 	}
 	var ti []int
+	if sameRuns && st.targetsChecked {
+		// Every target names one of base's upstreams, in base's order:
+		// copy base's targets but the changed upstreams'.
+		chgT := make([]bool, len(cfg.Targets))
+		for up := range d.Upstreams {
+			if run, ok := runs[up]; ok && d.Upstreams[up] {
+				for k := run[0]; k < run[0]+run[1]; k++ {
+					chgT[k] = true
+				}
+			}
+		}
+		for k := range cfg.Targets {
+			if !chgT[k] {
+				cfg.Targets[k] = base.Targets[k]
+				continue
+			}
+			ti, tmp.Targets = append(ti, k), append(tmp.Targets, cfg.Targets[k])
+		}
+		runs = nil // skip the loop below
+	}
 	for up, run := range runs {
 		_, known := st.upNames[up]
 		if b, ok := st.targets[up]; known && ok && !d.Upstreams[up] {
 			if b[1] != run[1] {
-				return nil, false // an unchanged upstream with other targets
+				return nil, false, false // an unchanged upstream with other targets
 			}
 			copy(cfg.Targets[run[0]:run[0]+run[1]], base.Targets[b[0]:b[0]+b[1]])
 			continue
@@ -415,11 +503,14 @@ func (st *deltaState) normalize(cfg, base *config.Config, d ConfigDelta, same [3
 			ti, tmp.Targets = append(ti, k), append(tmp.Targets, cfg.Targets[k])
 		}
 	}
+	if runs == nil {
+		runs = st.targets
+	}
 	if err := tmp.Normalize(); err != nil {
-		return nil, false
+		return nil, false, false
 	}
 	if len(tmp.Routes) != len(ri) || len(tmp.Services) != len(si) || len(tmp.Upstreams) != len(ui) || len(tmp.Targets) != len(ti) {
-		return nil, false
+		return nil, false, false
 	}
 	for k, i := range ri {
 		cfg.Routes[i] = tmp.Routes[k]
@@ -435,7 +526,32 @@ func (st *deltaState) normalize(cfg, base *config.Config, d ConfigDelta, same [3
 	}
 	tmp.Routes, tmp.Services, tmp.Upstreams, tmp.Targets = cfg.Routes, cfg.Services, cfg.Upstreams, cfg.Targets
 	*cfg = tmp
-	return runs, true
+	return runs, sameRuns, true
+}
+
+// changedAt marks, when names sit where base has them (same), the
+// indexes of the names in set (found through base's index known), so
+// that checking a name costs no hashing; nil otherwise.
+func changedAt(set map[string]bool, known map[string]int, n int, same bool) []bool {
+	if !same || len(set) == 0 {
+		return nil
+	}
+	b := make([]bool, n)
+	for name, on := range set {
+		if j, ok := known[name]; ok && on && j < n {
+			b[j] = true
+		}
+	}
+	return b
+}
+
+// isChanged reports whether the entity at index i, named name, is in
+// set: through chg (changedAt) when it is not nil.
+func isChanged(chg []bool, set map[string]bool, i int, name string) bool {
+	if chg != nil {
+		return chg[i]
+	}
+	return len(set) > 0 && set[name]
 }
 
 // namesLike is names for a list whose names may all sit where they sit

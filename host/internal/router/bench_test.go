@@ -165,3 +165,34 @@ func BenchmarkCompile10k(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkUpdate10k measures Table.Update replacing one route of the
+// 10,000 of BenchmarkCompile10k (its paths change, alternating, so every
+// update moves its groups); compare BenchmarkCompile10k, the whole
+// table. An update that finds no room between ranks compiles anew, as
+// the proxy does.
+func BenchmarkUpdate10k(b *testing.B) {
+	routes, _ := benchRoutes(10000)
+	tab, err := Compile(routes)
+	if err != nil {
+		b.Fatal(err)
+	}
+	i := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		i++
+		k := (i * 7919) % len(routes)
+		r := routes[k]
+		r.Paths = []string{fmt.Sprintf("/moved/%d", i%3)}
+		next, err := tab.Update([]Change{{Index: k, Route: r}})
+		if err == ErrNoRoom {
+			routes[k] = r
+			next, err = Compile(routes)
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		routes[k] = r
+		tab = next
+	}
+}

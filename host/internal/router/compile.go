@@ -38,6 +38,7 @@ const (
 	hostExact  hostKind = iota
 	hostSuffix          // "*.example.com", key ".example.com"
 	hostPrefix          // "example.*", key "example."
+	hostless            // the bucket of routes without hosts (no key)
 )
 
 // hostRule is a parsed route host.
@@ -54,11 +55,13 @@ type pathRule struct {
 	re   *pathRegex // modeRegex
 }
 
-// group is one priority group of a route before ranking.
+// group is one priority group of a route.
 type group struct {
 	prio  prio
 	rules []pathRule // empty: route without paths
 	entry entry
+	rank  int    // once ranked
+	e     *entry // the table's copy of entry, once ranked
 }
 
 // prio is the sort key of a group; see the package documentation.
@@ -108,10 +111,28 @@ type compiledRoute struct {
 	groups   []group
 }
 
+// rankGap is the distance between consecutive ranks Compile assigns:
+// room for about 30 successive Updates that insert groups at the same
+// place before one has to recompile (about 14 with 32-bit ints).
+const rankGap = 1 << (strconv.IntSize/2 - 2)
+
+// ranked is one route group in the table's priority order.
+type ranked struct {
+	prio prio
+	rank int
+	e    *entry
+}
+
+// routeInfo is what a table remembers of one route: where it is indexed.
+type routeInfo struct {
+	bindings []binding // empty: host-less
+	one      bool      // Route.WildcardOneLabel
+}
+
 // Compile validates routes and builds the table. The error is a
 // *CompileError naming the first offending route and field.
 func Compile(routes []Route) (*Table, error) {
-	t := &Table{n: len(routes)}
+	t := &Table{n: len(routes), routes: make([]routeInfo, len(routes))}
 	compiled := make([]compiledRoute, len(routes))
 	ngroups := 0
 	for i := range routes {
@@ -120,6 +141,7 @@ func Compile(routes []Route) (*Table, error) {
 			return nil, err
 		}
 		compiled[i] = cr
+		t.routes[i] = routeInfo{bindings: cr.bindings, one: routes[i].WildcardOneLabel}
 		ngroups += len(cr.groups)
 	}
 
@@ -135,44 +157,69 @@ func Compile(routes []Route) (*Table, error) {
 		}
 	}
 	slices.SortFunc(order, func(a, b ref) int { return a.prio.compare(b.prio) })
-	t.entries = make([]entry, len(order))
-	rank := make([][]int, len(compiled))
-	for i := range compiled {
-		rank[i] = make([]int, len(compiled[i].groups))
-	}
+	entries := make([]entry, len(order))
+	t.order = make([]ranked, len(order))
 	for r, o := range order {
-		t.entries[r] = compiled[o.route].groups[o.group].entry
-		rank[o.route][o.group] = r
+		entries[r] = compiled[o.route].groups[o.group].entry
+		t.order[r] = ranked{prio: o.prio, rank: (r + 1) * rankGap, e: &entries[r]}
+		compiled[o.route].groups[o.group].rank = (r + 1) * rankGap
+		compiled[o.route].groups[o.group].e = &entries[r]
 	}
 
 	// Index by host, then by path.
 	var buckets []*bucket
 	for i := range compiled {
 		cr := &compiled[i]
-		one := routes[i].WildcardOneLabel
-		add := func(b *bucket, ports []int) {
-			for g := range cr.groups {
-				gr := &cr.groups[g]
-				if len(gr.rules) == 0 {
-					b.root.insert("", hit{rank: rank[i][g], mode: modeAny, ports: ports})
-					continue
-				}
-				for _, pr := range gr.rules {
-					h := hit{rank: rank[i][g], mode: pr.mode, ports: ports}
-					h.rx = pr.re
-					b.root.insert(pr.key, h)
-				}
-			}
+		for b := range t.bucketsOf(t.routes[i], true, &buckets) {
+			cr.index(b.b, b.ports)
 		}
-		if len(cr.bindings) == 0 {
-			if t.hostless == nil {
-				t.hostless = new(bucket)
-				buckets = append(buckets, t.hostless)
-			}
-			add(t.hostless, nil)
+	}
+	for _, b := range buckets {
+		b.root.finish()
+	}
+	return t, nil
+}
+
+// index adds the path rules of cr's groups (ranked) to b.
+func (cr *compiledRoute) index(b *bucket, ports []int) {
+	for g := range cr.groups {
+		gr := &cr.groups[g]
+		if len(gr.rules) == 0 {
+			b.root.insert("", hit{rank: gr.rank, e: gr.e, mode: modeAny, ports: ports})
 			continue
 		}
-		for _, bd := range cr.bindings {
+		for _, pr := range gr.rules {
+			b.root.insert(pr.key, hit{rank: gr.rank, e: gr.e, mode: pr.mode, ports: ports, rx: pr.re})
+		}
+	}
+}
+
+// boundBucket is one bucket a route is indexed in, with the ports its
+// hits there carry.
+type boundBucket struct {
+	b     *bucket
+	ports []int
+	kind  hostKind
+	key   string
+}
+
+// bucketsOf yields the buckets ri is indexed in. With create, missing
+// buckets are created (and appended to *created); without, they are
+// skipped.
+func (t *Table) bucketsOf(ri routeInfo, create bool, created *[]*bucket) func(func(boundBucket) bool) {
+	return func(yield func(boundBucket) bool) {
+		if len(ri.bindings) == 0 {
+			if t.hostless == nil {
+				if !create {
+					return
+				}
+				t.hostless = new(bucket)
+				*created = append(*created, t.hostless)
+			}
+			yield(boundBucket{b: t.hostless, kind: hostless})
+			return
+		}
+		for _, bd := range ri.bindings {
 			ports := bd.ports
 			if bd.anyPort {
 				ports = nil
@@ -183,32 +230,45 @@ func Compile(routes []Route) (*Table, error) {
 					t.exact = make(map[string]*bucket)
 				}
 				if b = t.exact[bd.key]; b == nil {
+					if !create {
+						continue
+					}
 					b = new(bucket)
 					t.exact[bd.key] = b
-					buckets = append(buckets, b)
+					*created = append(*created, b)
 				}
 			} else {
-				x := &t.prefixAny
-				switch {
-				case bd.kind == hostSuffix && one:
-					x = &t.suffixOne
-				case bd.kind == hostSuffix:
-					x = &t.suffixAny
-				case one:
-					x = &t.prefixOne
-				}
-				var created bool
-				if b, created = x.bucket(bd.key); created {
-					buckets = append(buckets, b)
+				x := t.wildIndex(bd.kind, ri.one)
+				if !create {
+					if b = x.m[bd.key]; b == nil {
+						continue
+					}
+				} else {
+					var isNew bool
+					if b, isNew = x.bucket(bd.key); isNew {
+						*created = append(*created, b)
+					}
 				}
 			}
-			add(b, ports)
+			if !yield(boundBucket{b: b, ports: ports, kind: bd.kind, key: bd.key}) {
+				return
+			}
 		}
 	}
-	for _, b := range buckets {
-		b.root.finish()
+}
+
+// wildIndex is the index of wildcard hosts of kind for a route with
+// WildcardOneLabel one.
+func (t *Table) wildIndex(kind hostKind, one bool) *hostIndex {
+	switch {
+	case kind == hostSuffix && one:
+		return &t.suffixOne
+	case kind == hostSuffix:
+		return &t.suffixAny
+	case one:
+		return &t.prefixOne
 	}
-	return t, nil
+	return &t.prefixAny
 }
 
 func compileRoute(i int, r *Route) (compiledRoute, error) {

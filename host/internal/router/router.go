@@ -91,8 +91,13 @@ type Match struct {
 
 // Table is a compiled, immutable route table. It is safe for concurrent use.
 type Table struct {
-	n       int
-	entries []entry // route groups in priority order; index == rank
+	n int
+	// order holds every route group in priority order with its rank.
+	// Ranks are sparse (Compile spaces them rankGap apart) so that
+	// [Table.Update] can give a changed route's groups ranks between
+	// those of unchanged groups without renumbering the others.
+	order  []ranked
+	routes []routeInfo // per route: what Update needs to find its buckets
 
 	exact     map[string]*bucket // lowercase host
 	suffixAny hostIndex          // "*.example.com" as ".example.com", any depth
@@ -134,7 +139,8 @@ const (
 
 // hit is one path rule of one route group, stored at a trie node.
 type hit struct {
-	rank  int // index into Table.entries
+	rank  int    // the group's rank: lower wins
+	e     *entry // the group
 	mode  pathMode
 	ports []int      // nil: any port
 	rx    *pathRegex // modeRegex
@@ -143,6 +149,7 @@ type hit struct {
 // search is the best match found so far.
 type search struct {
 	rank  int
+	e     *entry
 	depth int
 	mode  pathMode
 }
@@ -218,7 +225,7 @@ func (t *Table) Match(req *Request) (Match, bool) {
 	if s.rank == noRank {
 		return Match{}, false
 	}
-	e := &t.entries[s.rank]
+	e := s.e
 	m := Match{Route: e.route, StripLen: s.depth}
 	if s.mode == modeRegex && len(e.regexes) > 1 {
 		// StripLen comes from the group's first matching regex.
@@ -315,7 +322,7 @@ func (t *Table) scanHits(hits []hit, depth int, req *Request, port int, s *searc
 		if h.ports != nil && !containsInt(h.ports, port) {
 			continue
 		}
-		if !t.entries[h.rank].matchConds(req) {
+		if !h.e.matchConds(req) {
 			continue
 		}
 		if h.mode == modeRegex {
@@ -323,10 +330,10 @@ func (t *Table) scanHits(hits []hit, depth int, req *Request, port int, s *searc
 			if end < 0 {
 				continue
 			}
-			s.rank, s.depth, s.mode = h.rank, end, h.mode
+			s.rank, s.e, s.depth, s.mode = h.rank, h.e, end, h.mode
 			return
 		}
-		s.rank, s.depth, s.mode = h.rank, depth, h.mode
+		s.rank, s.e, s.depth, s.mode = h.rank, h.e, depth, h.mode
 		return
 	}
 }
