@@ -567,6 +567,7 @@ func (in *instance) addEffect(e effect) abi.Status {
 	}
 	e.stream = in.effective
 	e.host = in.effective.host
+	e.stream.deliveries.Add(1)
 	in.effects = append(in.effects, e)
 	return abi.StatusOK
 }
@@ -716,9 +717,11 @@ func (in *instance) deliverCallout(token uint32, resp CalloutResponse) {
 	var buf [4]effect
 	effects := in.takeEffects(buf[:0])
 	in.mu.Unlock()
-	if err == nil {
-		deliver(effects)
+	if err != nil {
+		drop(effects)
+		return
 	}
+	deliver(effects)
 }
 
 // hGetStatus: proxy_get_status(ret_code_ptr, ret_msg_ptr_ptr,

@@ -434,6 +434,15 @@ func deliver(effects []effect) {
 		case effectLocalResponse:
 			h.SendLocalResponse(e.lr.status, e.lr.details, e.lr.body, e.lr.headers, e.lr.grpcStatus)
 		}
+		e.stream.deliveries.Add(-1)
+	}
+}
+
+// drop discards effects that will not be delivered (the guest call
+// failed, or the stream ended first).
+func drop(effects []effect) {
+	for i := range effects {
+		effects[i].stream.deliveries.Add(-1)
 	}
 }
 
@@ -526,6 +535,7 @@ func (in *instance) rootCall(cb callback, args ...uint64) {
 	effects := in.takeEffects(buf[:0])
 	in.mu.Unlock()
 	if err != nil {
+		drop(effects)
 		return
 	}
 	deliver(effects)

@@ -99,6 +99,11 @@ type HTTPStream struct {
 	// pendingCallouts counts the HTTP callouts this stream started whose
 	// response has not been delivered yet.
 	pendingCallouts atomic.Int32
+	// deliveries counts the effects (continue, close, local response)
+	// addressed to this stream and not yet delivered to its host: a
+	// tick, queue or callout handler may take one under the instance
+	// lock just before Done and deliver it after.
+	deliveries atomic.Int32
 
 	in          *instance
 	host        StreamHost
@@ -152,6 +157,7 @@ func (p *Plugin) InitHTTPStream(s *HTTPStream, h StreamHost) error {
 	var buf [4]effect
 	effects := in.takeEffects(buf[:0])
 	if err != nil {
+		drop(effects)
 		delete(in.streams, s.id)
 		s.released = true
 		in.mu.Unlock()
@@ -181,6 +187,16 @@ func (s *HTTPStream) ID() uint32 { return s.id }
 // response (proxy_on_http_call_response) has not run yet.
 func (s *HTTPStream) PendingCallouts() int { return int(s.pendingCallouts.Load()) }
 
+// Idle reports whether s is over and nothing refers to it or to its
+// StreamHost any more: Done has returned (or the stream never started),
+// no HTTP callout it made is still outstanding and no effect for it is
+// still being delivered from another goroutine. Only then may the
+// caller reuse s's storage and its host for another request. Call it
+// on the goroutine that called Done.
+func (s *HTTPStream) Idle() bool {
+	return (s.in == nil || s.released) && s.pendingCallouts.Load() == 0 && s.deliveries.Load() == 0
+}
+
 // call runs a stream callback; a local response sent during the call turns
 // the action into Pause (the stream stops, as in Envoy).
 func (s *HTTPStream) call(cb callback, a, b uint64) (abi.Action, error) {
@@ -204,6 +220,7 @@ func (s *HTTPStream) call(cb callback, a, b uint64) (abi.Action, error) {
 	effects := in.takeEffects(buf[:0])
 	in.mu.Unlock()
 	if err != nil {
+		drop(effects)
 		return abi.ActionContinue, err
 	}
 	deliver(effects)
@@ -324,6 +341,7 @@ func (s *HTTPStream) Done() error {
 		}
 		in.effective = nil
 	}
+	drop(in.effects)
 	clear(in.effects)
 	in.effects = in.effects[:0]
 	s.released = true

@@ -177,3 +177,67 @@ func TestHTTPStreamBroken(t *testing.T) {
 		t.Fatal("a released stream's Broken channel is not nil")
 	}
 }
+
+// TestStreamIdle: a stream is idle only once Done has returned and no
+// effect taken for it (here as a tick or callout handler would, under the
+// lock before Done) is still undelivered.
+func TestStreamIdle(t *testing.T) {
+	e, _ := newTestEngine(t)
+	p := newTestPlugin(t, e, PluginOptions{})
+	var s HTTPStream
+	if !s.Idle() {
+		t.Error("zero stream not idle")
+	}
+	h := newFakeHost()
+	h.maps[0] = append(h.maps[0], [2]string{"x-mode", "p"}) // local response + continue
+	if err := p.InitHTTPStream(&s, h); err != nil {
+		t.Fatal(err)
+	}
+	if s.Idle() {
+		t.Error("live stream idle")
+	}
+	in := s.in
+	in.mu.Lock()
+	in.effective = &s
+	_, _, err := in.invoke(cbRequestHeaders, uint64(s.id), 5, 0)
+	in.effective = nil
+	effects := in.takeEffects(nil)
+	in.mu.Unlock()
+	if err != nil || len(effects) != 2 {
+		t.Fatalf("call: %v, %d effects", err, len(effects))
+	}
+	if err := s.Done(); err != nil {
+		t.Fatal(err)
+	}
+	if s.Idle() {
+		t.Error("stream idle with two effects undelivered")
+	}
+	deliver(effects[:1])
+	if s.Idle() {
+		t.Error("stream idle with one effect undelivered")
+	}
+	drop(effects[1:])
+	if !s.Idle() {
+		t.Error("stream not idle after its effects were delivered or dropped")
+	}
+
+	// Effects made and delivered within a stream call leave it idle
+	// after Done.
+	if err := p.InitHTTPStream(&s, h); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.OnRequestHeaders(5, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Done(); err != nil {
+		t.Fatal(err)
+	}
+	if !s.Idle() {
+		t.Errorf("stream not idle after Done (deliveries %d, callouts %d)", s.deliveries.Load(), s.PendingCallouts())
+	}
+	s.pendingCallouts.Add(1)
+	if s.Idle() {
+		t.Error("stream idle with a callout outstanding")
+	}
+	s.pendingCallouts.Add(-1)
+}

@@ -228,6 +228,13 @@ func (w *response) FlushError() error {
 	return w.c.bw.Flush()
 }
 
+// ConnScratch returns storage that lives as long as the connection, for
+// the handler to keep per-request state it can reuse on the
+// connection's next request. The next request starts only after this
+// one's response is finished, so what the handler keeps there may still
+// back this response's header values until then.
+func (w *response) ConnScratch() *any { return &w.c.scratch }
+
 // Hijack implements http.Hijacker (WebSocket upgrades).
 func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if w.wroteHeader {

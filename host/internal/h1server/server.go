@@ -332,6 +332,10 @@ type conn struct {
 	linger     bool // close with a lingering close (unread request body)
 	tls        tls.ConnectionState
 	untracked  bool // no longer counted by Shutdown
+
+	// scratch is the handler's per-connection storage (see
+	// response.ConnScratch).
+	scratch any
 }
 
 func newConn(s *Server, nc net.Conn) *conn {

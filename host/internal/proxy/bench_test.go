@@ -79,10 +79,15 @@ func itoa(n int) string {
 
 // benchWriter is a reusable ResponseWriter.
 type benchWriter struct {
-	h      http.Header
-	status int
-	n      int
+	h       http.Header
+	status  int
+	n       int
+	scratch any
 }
+
+// ConnScratch: a benchWriter stands for one keep-alive connection of
+// Weir's HTTP/1 server.
+func (w *benchWriter) ConnScratch() *any { return &w.scratch }
 
 func (w *benchWriter) Header() http.Header { return w.h }
 func (w *benchWriter) WriteHeader(s int)   { w.status = s }
@@ -327,9 +332,10 @@ func benchWasmPlugin(b testing.TB) *wasm.Plugin {
 	return p
 }
 
-// TestHandlerH1PluginAllocs: a one-plugin route costs the plugin-free
-// path's allocations plus one (the chain): streams, header names and the
-// values the plugin sets come from the chain or the plugin's caches.
+// TestHandlerH1PluginAllocs: a one-plugin route costs no allocation more
+// than the plugin-free path on a keep-alive connection: the chain (with
+// its streams and the values the plugin sets) is the connection's
+// previous one, header names come from the plugin's caches.
 func TestHandlerH1PluginAllocs(t *testing.T) {
 	if testing.Short() {
 		t.Skip("allocation count is checked in the full run")
@@ -362,8 +368,8 @@ func TestHandlerH1PluginAllocs(t *testing.T) {
 	if r.Header.Get("X-Wasm") != "1" {
 		t.Fatalf("the plugin did not add x-wasm to the request: %v", r.Header)
 	}
-	if withPlugin > base+1 {
-		t.Fatalf("%v allocations per request with one plugin, want at most %v (plugin-free %v, plus the chain)", withPlugin, base+1, base)
+	if withPlugin > base {
+		t.Fatalf("%v allocations per request with one plugin, want at most %v (plugin-free)", withPlugin, base)
 	}
 	t.Logf("%v allocations per request with one plugin (plugin-free %v)", withPlugin, base)
 }

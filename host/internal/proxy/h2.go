@@ -76,6 +76,7 @@ func (h *Handler) forwardH2(w http.ResponseWriter, r *http.Request, x *exchange,
 			rb = &retryableBody{ReadCloser: r.Body}
 			out.Body = rb
 			if fw.chain != nil {
+				fw.chain.shared = true
 				cb = &chainBody{rb: rb, c: fw.chain, in: r, out: out, buf: x.buf}
 				out.Body = cb
 			}

@@ -71,7 +71,14 @@ type exchange struct {
 	ureq    upstream.Request
 	buf     []byte
 	fw      forwarded
+	// scratch is the connection's storage for the handler (nil when the
+	// server has none): a plugin chain is kept there for the next request.
+	scratch *any
 }
+
+// connScratch is implemented by the ResponseWriters of servers that keep
+// storage per connection for the handler (Weir's HTTP/1 server).
+type connScratch interface{ ConnScratch() *any }
 
 var exchangePool = sync.Pool{New: func() any { return &exchange{buf: make([]byte, 32<<10)} }}
 
@@ -80,7 +87,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.requests.Add(1)
 	s := h.snap.Load()
 	x := exchangePool.Get().(*exchange)
+	if cs, ok := w.(connScratch); ok {
+		x.scratch = cs.ConnScratch()
+	}
 	defer func() {
+		if c := x.fw.chain; c != nil && x.scratch != nil && c.recycle() {
+			*x.scratch = c
+		}
+		x.scratch = nil
 		x.ureq = upstream.Request{}
 		x.fw = forwarded{}
 		x.obs = obsState{}

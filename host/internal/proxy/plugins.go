@@ -77,10 +77,13 @@ type chain struct {
 	bodyBuffered bool
 	bodySeen     uint64
 
+	// shared: another goroutine (an HTTP/2 upstream's request-body
+	// writer) may still use the chain after the handler returns.
+	shared bool
+
 	// Inline storage for routes of up to inlinePlugins plugins, so a
-	// chain costs one allocation per request (the chain itself is not
-	// pooled: a callout answering after the request ended must find a
-	// host no later request uses).
+	// chain costs at most one allocation per request, none when the
+	// connection's previous chain is reused (see recycle).
 	streamPtrs [inlinePlugins]*wasm.HTTPStream
 	pluginPtrs [inlinePlugins]*Plugin
 	streamMem  [inlinePlugins]wasm.HTTPStream
@@ -410,7 +413,15 @@ var errPauseTimeout = errors.New("plugin paused the request and never resumed it
 // phase. It reports false when the request was answered (local response,
 // failure) and must not be forwarded.
 func (h *Handler) startChain(w http.ResponseWriter, r *http.Request, x *exchange, rt *Route, fw *forwarded) (*chain, bool) {
-	c := &chain{h: h, rt: rt}
+	var c *chain
+	if x.scratch != nil {
+		c, _ = (*x.scratch).(*chain)
+		*x.scratch = nil
+	}
+	if c == nil {
+		c = new(chain)
+	}
+	c.h, c.rt = h, rt
 	if n := len(rt.Plugins); n <= inlinePlugins {
 		c.streams, c.plugins = c.streamPtrs[:n], c.pluginPtrs[:n]
 	} else {
@@ -613,6 +624,33 @@ func (c *chain) responseHeaders(w http.ResponseWriter, r *http.Request, hdr http
 		}
 	}
 	return c.host.status, true
+}
+
+// recycle readies c, whose end has run, for the same connection's next
+// request and reports whether it may be reused: not when another
+// goroutine may still reach it (an HTTP/2 body writer, a callout not yet
+// answered, an effect for one of its streams being delivered from a tick
+// or queue handler). Header values the plugins set (c.host.vals) are
+// kept, as the response being finished may still be written from them;
+// everything else is cleared so an idle connection holds no request.
+func (c *chain) recycle() bool {
+	if c.shared {
+		return false
+	}
+	for i := range c.streamMem {
+		if !c.streamMem[i].Idle() {
+			return false
+		}
+	}
+	for _, s := range c.streams {
+		if s != nil && !s.Idle() {
+			return false
+		}
+	}
+	vals := c.host.vals
+	*c = chain{}
+	c.host.vals = vals
+	return true
 }
 
 // end runs on_log and done for every stream, once the response is out.
