@@ -172,31 +172,31 @@ func (a ConsumerLookupArgs) Encode(dst []byte) []byte {
 // DecodeConsumerLookupArgs decodes and validates weir.consumer_lookup
 // arguments: a known credential_type and a non-empty key are required.
 func DecodeConsumerLookupArgs(b []byte) (ConsumerLookupArgs, error) {
-	var a ConsumerLookupArgs
-	err := decodeArgs(FFIConsumerLookup, b, map[string]*string{
-		KeyCredentialType: &a.CredentialType,
-		KeyKey:            &a.Key,
-	}, nil)
-	if err != nil {
+	var v [2][]byte
+	if err := decodeArgs(FFIConsumerLookup, b, consumerLookupKeys[:], v[:], nil); err != nil {
 		return ConsumerLookupArgs{}, err
 	}
-	if err := requireKeys(FFIConsumerLookup, KeyCredentialType, a.CredentialType, KeyKey, a.Key); err != nil {
+	if err := requireKeys(FFIConsumerLookup, consumerLookupKeys[:], v[:]); err != nil {
 		return ConsumerLookupArgs{}, err
 	}
-	if !isCredentialType(a.CredentialType) {
+	t, ok := credentialType(v[0])
+	if !ok {
 		return ConsumerLookupArgs{}, fmt.Errorf("%w: %s: unknown %s %q (want one of %s)",
-			ErrForeignArgs, FFIConsumerLookup, KeyCredentialType, a.CredentialType, strings.Join(CredentialTypes, ", "))
+			ErrForeignArgs, FFIConsumerLookup, KeyCredentialType, v[0], strings.Join(CredentialTypes, ", "))
 	}
-	return a, nil
+	return ConsumerLookupArgs{CredentialType: t, Key: string(v[1])}, nil
 }
 
-func isCredentialType(s string) bool {
+var consumerLookupKeys = [...]string{KeyCredentialType, KeyKey}
+
+// credentialType returns the CredentialTypes entry equal to b.
+func credentialType(b []byte) (string, bool) {
 	for _, t := range CredentialTypes {
-		if s == t {
-			return true
+		if string(b) == t {
+			return t, true
 		}
 	}
-	return false
+	return "", false
 }
 
 // ConsumerInfo is the result of weir.consumer_lookup.
@@ -214,7 +214,8 @@ type ConsumerInfo struct {
 // Encode appends the pairs serialization of c to dst. Empty scalar fields
 // are omitted.
 func (c ConsumerInfo) Encode(dst []byte) []byte {
-	pairs := make([][2]string, 0, 4+len(c.Tags)+len(c.Credential))
+	var buf [8][2]string // most consumers: no allocation
+	pairs := buf[:0]
 	for _, kv := range [...][2]string{
 		{KeyID, c.ID}, {KeyUsername, c.Username}, {KeyCustomID, c.CustomID}, {KeyCredentialID, c.CredentialID},
 	} {
@@ -234,24 +235,23 @@ func (c ConsumerInfo) Encode(dst []byte) []byte {
 // DecodeConsumerInfo decodes a weir.consumer_lookup result.
 func DecodeConsumerInfo(b []byte) (ConsumerInfo, error) {
 	var c ConsumerInfo
-	err := decodeArgs(FFIConsumerLookup, b, map[string]*string{
-		KeyID:           &c.ID,
-		KeyUsername:     &c.Username,
-		KeyCustomID:     &c.CustomID,
-		KeyCredentialID: &c.CredentialID,
-	}, func(k, v string) {
+	var v [4][]byte
+	err := decodeArgs(FFIConsumerLookup, b, consumerInfoKeys[:], v[:], func(k, v []byte) {
 		switch {
-		case k == KeyTag:
-			c.Tags = append(c.Tags, v)
-		case strings.HasPrefix(k, KeyCredentialPrefix):
-			c.Credential = append(c.Credential, [2]string{k[len(KeyCredentialPrefix):], v})
+		case string(k) == KeyTag:
+			c.Tags = append(c.Tags, string(v))
+		case len(k) >= len(KeyCredentialPrefix) && string(k[:len(KeyCredentialPrefix)]) == KeyCredentialPrefix:
+			c.Credential = append(c.Credential, [2]string{string(k[len(KeyCredentialPrefix):]), string(v)})
 		}
 	})
 	if err != nil {
 		return ConsumerInfo{}, err
 	}
+	c.ID, c.Username, c.CustomID, c.CredentialID = string(v[0]), string(v[1]), string(v[2]), string(v[3])
 	return c, nil
 }
+
+var consumerInfoKeys = [...]string{KeyID, KeyUsername, KeyCustomID, KeyCredentialID}
 
 // SetConsumerArgs are the arguments of weir.set_consumer: exactly one of ID
 // and Username, and optionally the credential that authenticated.
@@ -264,7 +264,8 @@ type SetConsumerArgs struct {
 // Encode appends the pairs serialization of a to dst; empty fields are
 // omitted.
 func (a SetConsumerArgs) Encode(dst []byte) []byte {
-	pairs := make([][2]string, 0, 3)
+	var buf [3][2]string
+	pairs := buf[:0]
 	for _, kv := range [...][2]string{{KeyID, a.ID}, {KeyUsername, a.Username}, {KeyCredentialID, a.CredentialID}} {
 		if kv[1] != "" {
 			pairs = append(pairs, kv)
@@ -275,21 +276,18 @@ func (a SetConsumerArgs) Encode(dst []byte) []byte {
 
 // DecodeSetConsumerArgs decodes and validates weir.set_consumer arguments.
 func DecodeSetConsumerArgs(b []byte) (SetConsumerArgs, error) {
-	var a SetConsumerArgs
-	err := decodeArgs(FFISetConsumer, b, map[string]*string{
-		KeyID:           &a.ID,
-		KeyUsername:     &a.Username,
-		KeyCredentialID: &a.CredentialID,
-	}, nil)
-	if err != nil {
+	var v [3][]byte
+	if err := decodeArgs(FFISetConsumer, b, setConsumerKeys[:], v[:], nil); err != nil {
 		return SetConsumerArgs{}, err
 	}
-	if (a.ID == "") == (a.Username == "") {
+	if (len(v[0]) == 0) == (len(v[1]) == 0) {
 		return SetConsumerArgs{}, fmt.Errorf("%w: %s: exactly one of %q and %q is required",
 			ErrForeignArgs, FFISetConsumer, KeyID, KeyUsername)
 	}
-	return a, nil
+	return SetConsumerArgs{ID: string(v[0]), Username: string(v[1]), CredentialID: string(v[2])}, nil
 }
+
+var setConsumerKeys = [...]string{KeyID, KeyUsername, KeyCredentialID}
 
 // CounterIncrArgs are the arguments of weir.counter_incr.
 type CounterIncrArgs struct {
@@ -312,25 +310,27 @@ func (a CounterIncrArgs) Encode(dst []byte) []byte {
 
 // DecodeCounterIncrArgs decodes and validates weir.counter_incr arguments.
 func DecodeCounterIncrArgs(b []byte) (CounterIncrArgs, error) {
-	var key, window, delta string
-	err := decodeArgs(FFICounterIncr, b, map[string]*string{
-		KeyKey: &key, KeyWindowSeconds: &window, KeyDelta: &delta,
-	}, nil)
+	var v [3][]byte
+	if err := decodeArgs(FFICounterIncr, b, counterIncrKeys[:], v[:], nil); err != nil {
+		return CounterIncrArgs{}, err
+	}
+	w, err := counterKeyWindow(FFICounterIncr, v[0], v[1])
 	if err != nil {
 		return CounterIncrArgs{}, err
 	}
-	a := CounterIncrArgs{Key: key, Delta: 1}
-	if a.WindowSeconds, err = counterKeyWindow(FFICounterIncr, key, window); err != nil {
-		return CounterIncrArgs{}, err
-	}
-	if delta != "" {
-		if a.Delta, err = strconv.ParseInt(delta, 10, 64); err != nil {
+	a := CounterIncrArgs{WindowSeconds: w, Delta: 1}
+	if len(v[2]) > 0 {
+		var ok bool
+		if a.Delta, ok = parseInt64(v[2]); !ok {
 			return CounterIncrArgs{}, fmt.Errorf("%w: %s: %s %q is not a decimal int64",
-				ErrForeignArgs, FFICounterIncr, KeyDelta, delta)
+				ErrForeignArgs, FFICounterIncr, KeyDelta, v[2])
 		}
 	}
+	a.Key = string(v[0])
 	return a, nil
 }
+
+var counterIncrKeys = [...]string{KeyKey, KeyWindowSeconds, KeyDelta}
 
 // CounterGetArgs are the arguments of weir.counter_get.
 type CounterGetArgs struct {
@@ -348,63 +348,103 @@ func (a CounterGetArgs) Encode(dst []byte) []byte {
 
 // DecodeCounterGetArgs decodes and validates weir.counter_get arguments.
 func DecodeCounterGetArgs(b []byte) (CounterGetArgs, error) {
-	var key, window string
-	err := decodeArgs(FFICounterGet, b, map[string]*string{KeyKey: &key, KeyWindowSeconds: &window}, nil)
+	var v [2][]byte
+	if err := decodeArgs(FFICounterGet, b, counterIncrKeys[:2], v[:], nil); err != nil {
+		return CounterGetArgs{}, err
+	}
+	w, err := counterKeyWindow(FFICounterGet, v[0], v[1])
 	if err != nil {
 		return CounterGetArgs{}, err
 	}
-	w, err := counterKeyWindow(FFICounterGet, key, window)
-	if err != nil {
-		return CounterGetArgs{}, err
-	}
-	return CounterGetArgs{Key: key, WindowSeconds: w}, nil
+	return CounterGetArgs{Key: string(v[0]), WindowSeconds: w}, nil
 }
 
 // counterKeyWindow validates the key and window_seconds shared by the
 // counter functions.
-func counterKeyWindow(fn, key, window string) (int64, error) {
-	if err := requireKeys(fn, KeyKey, key, KeyWindowSeconds, window); err != nil {
+func counterKeyWindow(fn string, key, window []byte) (int64, error) {
+	if err := requireKeys(fn, counterIncrKeys[:2], [][]byte{key, window}); err != nil {
 		return 0, err
 	}
 	if len(key) > MaxCounterKeyBytes {
 		return 0, fmt.Errorf("%w: %s: %s is %d bytes, limit %d", ErrForeignArgs, fn, KeyKey, len(key), MaxCounterKeyBytes)
 	}
-	w, err := strconv.ParseInt(window, 10, 64)
-	if err != nil || w < 1 || w > MaxCounterWindowSeconds {
+	w, ok := parseInt64(window)
+	if !ok || w < 1 || w > MaxCounterWindowSeconds {
 		return 0, fmt.Errorf("%w: %s: %s %q must be an integer in [1, %d]",
 			ErrForeignArgs, fn, KeyWindowSeconds, window, MaxCounterWindowSeconds)
 	}
 	return w, nil
 }
 
-// decodeArgs decodes pairs, storing single-valued keys through scalars (a
-// repeated one is an error) and passing every other key to other.
-func decodeArgs(fn string, b []byte, scalars map[string]*string, other func(k, v string)) error {
-	pairs, err := ParsePairs(b)
+// decodeArgs decodes pairs: the value of keys[i] goes to vals[i],
+// aliasing b (a repeated key is an error), and every other pair to other
+// (when not nil). It allocates nothing itself.
+func decodeArgs(fn string, b []byte, keys []string, vals [][]byte, other func(k, v []byte)) error {
+	var seen uint64
+	dup := -1
+	err := DecodePairs(b, func(k, v []byte) bool {
+		for i, key := range keys {
+			if string(k) == key {
+				if seen&(1<<i) != 0 {
+					dup = i
+					return false
+				}
+				seen |= 1 << i
+				vals[i] = v
+				return true
+			}
+		}
+		if other != nil {
+			other(k, v)
+		}
+		return true
+	})
 	if err != nil {
 		return fmt.Errorf("%w: %s: %w", ErrForeignArgs, fn, err)
 	}
-	seen := make(map[string]bool, len(scalars))
-	for _, kv := range pairs {
-		if p, ok := scalars[kv[0]]; ok {
-			if seen[kv[0]] {
-				return fmt.Errorf("%w: %s: key %q given twice", ErrForeignArgs, fn, kv[0])
-			}
-			seen[kv[0]] = true
-			*p = kv[1]
-		} else if other != nil {
-			other(kv[0], kv[1])
+	if dup >= 0 {
+		return fmt.Errorf("%w: %s: key %q given twice", ErrForeignArgs, fn, keys[dup])
+	}
+	return nil
+}
+
+// requireKeys fails on the first empty value (vals[i] is keys[i]'s).
+func requireKeys(fn string, keys []string, vals [][]byte) error {
+	for i, v := range vals {
+		if len(v) == 0 {
+			return fmt.Errorf("%w: %s: %q is required", ErrForeignArgs, fn, keys[i])
 		}
 	}
 	return nil
 }
 
-// requireKeys fails on the first empty value; kv alternates key, value.
-func requireKeys(fn string, kv ...string) error {
-	for i := 0; i+1 < len(kv); i += 2 {
-		if kv[i+1] == "" {
-			return fmt.Errorf("%w: %s: %q is required", ErrForeignArgs, fn, kv[i])
+// parseInt64 is strconv.ParseInt(string(b), 10, 64) without the
+// conversion's allocation: an optional sign and decimal digits.
+func parseInt64(b []byte) (int64, bool) {
+	neg := false
+	if len(b) > 0 && (b[0] == '+' || b[0] == '-') {
+		neg = b[0] == '-'
+		b = b[1:]
+	}
+	if len(b) == 0 {
+		return 0, false
+	}
+	const limit = uint64(1) << 63 // |math.MinInt64|
+	var n uint64
+	for _, c := range b {
+		if c < '0' || c > '9' || n > limit/10 {
+			return 0, false
+		}
+		n = n*10 + uint64(c-'0')
+		if n > limit {
+			return 0, false
 		}
 	}
-	return nil
+	if neg {
+		return -int64(n), true // n == limit gives math.MinInt64
+	}
+	if n == limit {
+		return 0, false
+	}
+	return int64(n), true
 }

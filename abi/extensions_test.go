@@ -3,6 +3,7 @@ package abi
 import (
 	"errors"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -217,5 +218,43 @@ func checkArgsErr(t *testing.T, err error, want string) {
 	}
 	if !strings.Contains(err.Error(), want) {
 		t.Fatalf("error %q does not contain %q", err, want)
+	}
+}
+
+func TestParseInt64(t *testing.T) {
+	for _, s := range []string{
+		"0", "1", "-1", "+7", "007", "9223372036854775807", "9223372036854775808",
+		"-9223372036854775808", "-9223372036854775809", "18446744073709551616",
+		"99999999999999999999", "", "+", "-", "1_000", "0x10", " 1", "1 ", "١",
+	} {
+		want, err := strconv.ParseInt(s, 10, 64)
+		got, ok := parseInt64([]byte(s))
+		if ok != (err == nil) || (ok && got != want) {
+			t.Errorf("parseInt64(%q) = %d, %v; strconv: %d, %v", s, got, ok, want, err)
+		}
+	}
+}
+
+// TestDecodeForeignArgsAllocs: decoding allocates only the strings the
+// result holds.
+func TestDecodeForeignArgsAllocs(t *testing.T) {
+	incr := CounterIncrArgs{Key: "consumer:alice", WindowSeconds: 60, Delta: 1}.Encode(nil)
+	lookup := ConsumerLookupArgs{CredentialType: CredentialKeyAuth, Key: "alice-key"}.Encode(nil)
+	set := SetConsumerArgs{ID: "c1", CredentialID: "k1"}.Encode(nil)
+	for _, tt := range []struct {
+		name string
+		want float64
+		f    func() error
+	}{
+		{"counter_incr", 1, func() error { _, err := DecodeCounterIncrArgs(incr); return err }},
+		{"consumer_lookup", 1, func() error { _, err := DecodeConsumerLookupArgs(lookup); return err }},
+		{"set_consumer", 2, func() error { _, err := DecodeSetConsumerArgs(set); return err }},
+	} {
+		if err := tt.f(); err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if got := testing.AllocsPerRun(100, func() { _ = tt.f() }); got > tt.want {
+			t.Errorf("%s: %v allocations, want at most %v", tt.name, got, tt.want)
+		}
 	}
 }

@@ -1,7 +1,6 @@
 package abi
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"slices"
@@ -34,33 +33,46 @@ func SplitPath(b []byte) ([]string, error) {
 	if len(b) > MaxPropertyPathBytes {
 		return nil, ErrPropertyPathTooLong
 	}
-	if len(b) > 0 && b[len(b)-1] == 0 {
-		b = b[:len(b)-1]
-	}
-	if len(b) == 0 {
-		return nil, ErrPropertyPathEmpty
-	}
-	n := bytes.Count(b, []byte{0}) + 1
-	if n > MaxPropertyPathSegments {
-		return nil, ErrPropertyPathTooDeep
-	}
 	// One string for the whole path, segments slice into it.
-	s := string(b)
-	segs := make([]string, 0, n)
+	segs, err := AppendPathSegments(nil, string(b))
+	if err != nil {
+		return nil, err
+	}
+	return segs, nil
+}
+
+// AppendPathSegments is SplitPath for a path already held as a string:
+// it appends the segments, which slice into path, to dst. A caller that
+// interns its paths and reuses dst splits without allocating.
+func AppendPathSegments(dst []string, path string) ([]string, error) {
+	if len(path) > MaxPropertyPathBytes {
+		return dst, ErrPropertyPathTooLong
+	}
+	if len(path) > 0 && path[len(path)-1] == 0 {
+		path = path[:len(path)-1]
+	}
+	if len(path) == 0 {
+		return dst, ErrPropertyPathEmpty
+	}
+	n := strings.Count(path, "\x00") + 1
+	if n > MaxPropertyPathSegments {
+		return dst, ErrPropertyPathTooDeep
+	}
+	dst = slices.Grow(dst, n)
 	for {
-		i := strings.IndexByte(s, 0)
-		seg := s
+		i := strings.IndexByte(path, 0)
+		seg := path
 		if i >= 0 {
-			seg = s[:i]
+			seg = path[:i]
 		}
 		if seg == "" {
-			return nil, ErrPropertyPathEmptySegment
+			return dst, ErrPropertyPathEmptySegment
 		}
-		segs = append(segs, seg)
+		dst = append(dst, seg)
 		if i < 0 {
-			return segs, nil
+			return dst, nil
 		}
-		s = s[i+1:]
+		path = path[i+1:]
 	}
 }
 
