@@ -40,13 +40,15 @@ func WindowStart(now time.Time, window int64) int64 {
 // windowKey is the storage key of key's counter in one window:
 // "<key>|<window>|<start>".
 func windowKey(key string, window, start int64) string {
-	b := make([]byte, 0, len(key)+24)
+	return string(appendWindowKey(make([]byte, 0, len(key)+24), key, window, start))
+}
+
+func appendWindowKey(b []byte, key string, window, start int64) []byte {
 	b = append(b, key...)
 	b = append(b, '|')
 	b = strconv.AppendInt(b, window, 10)
 	b = append(b, '|')
-	b = strconv.AppendInt(b, start, 10)
-	return string(b)
+	return strconv.AppendInt(b, start, 10)
 }
 
 // Local keeps counters in process memory. Windows that ended are dropped
@@ -54,7 +56,7 @@ func windowKey(key string, window, start int64) string {
 // bounded by the keys active in the current windows.
 type Local struct {
 	mu        sync.Mutex
-	m         map[string]localEntry
+	m         map[string]*localEntry
 	lastSweep int64
 }
 
@@ -64,28 +66,35 @@ type localEntry struct {
 }
 
 // NewLocal returns an empty in-memory store.
-func NewLocal() *Local { return &Local{m: map[string]localEntry{}} }
+func NewLocal() *Local { return &Local{m: map[string]*localEntry{}} }
 
 // Incr implements Store.
 func (l *Local) Incr(_ context.Context, key string, window, delta int64, now time.Time) (int64, error) {
 	start := WindowStart(now, window)
-	k := windowKey(key, window, start)
+	var buf [128]byte // the key of an existing window costs no allocation
+	k := appendWindowKey(buf[:0], key, window, start)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.sweepLocked(now.Unix())
-	e := l.m[k]
+	e := l.m[string(k)]
+	if e == nil {
+		e = &localEntry{end: start + window}
+		l.m[string(k)] = e
+	}
 	e.n += delta
-	e.end = start + window
-	l.m[k] = e
 	return e.n, nil
 }
 
 // Get implements Store.
 func (l *Local) Get(_ context.Context, key string, window int64, now time.Time) (int64, error) {
-	k := windowKey(key, window, WindowStart(now, window))
+	var buf [128]byte
+	k := appendWindowKey(buf[:0], key, window, WindowStart(now, window))
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.m[k].n, nil
+	if e := l.m[string(k)]; e != nil {
+		return e.n, nil
+	}
+	return 0, nil
 }
 
 // Len returns the number of live window counters (for tests).
