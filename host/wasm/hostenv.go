@@ -876,7 +876,7 @@ func hGetProperty(ctx context.Context, in *instance, mem api.Memory, s []uint64)
 	if !ok {
 		return abi.StatusInvalidMemoryAccess
 	}
-	segs, err := abi.SplitPath(pb)
+	segs, err := in.splitPath(pb)
 	if err != nil {
 		return abi.StatusBadArgument
 	}
@@ -908,7 +908,7 @@ func hSetProperty(_ context.Context, in *instance, mem api.Memory, s []uint64) a
 	if !ok1 || !ok2 {
 		return abi.StatusInvalidMemoryAccess
 	}
-	segs, err := abi.SplitPath(pb)
+	segs, err := in.splitPath(pb)
 	if err != nil {
 		return abi.StatusBadArgument
 	}
@@ -916,6 +916,18 @@ func hSetProperty(_ context.Context, in *instance, mem api.Memory, s []uint64) a
 		return abi.StatusNotFound
 	}
 	return in.effective.host.SetProperty(segs, append([]byte(nil), v...))
+}
+
+// splitPath splits a guest's property path into in.segs (reused: valid
+// until the next call), the path interned so a repeated one allocates
+// nothing.
+func (in *instance) splitPath(pb []byte) ([]string, error) {
+	if len(pb) > abi.MaxPropertyPathBytes {
+		return nil, abi.ErrPropertyPathTooLong
+	}
+	segs, err := abi.AppendPathSegments(in.segs[:0], in.strs.get(pb))
+	in.segs = segs
+	return segs, err
 }
 
 // hGetConfiguration: proxy_get_configuration(ret_ptr_ptr, ret_size_ptr)
@@ -958,7 +970,7 @@ func hCallForeignFunction(ctx context.Context, in *instance, mem api.Memory, s [
 	if !ok {
 		return abi.StatusNotFound
 	}
-	res, st := fh.CallForeignFunction(ff.Name, append([]byte(nil), args...))
+	res, st := fh.CallForeignFunction(ff.Name, args)
 	if st != abi.StatusOK {
 		return st
 	}

@@ -137,6 +137,7 @@ type instance struct {
 	effects    []effect
 	scratch    []byte
 	strs       strCache
+	segs       []string // property path segments (hGetProperty, hSetProperty)
 	callout    *calloutResult
 	nextToken  uint32
 	tickCh     chan time.Duration

@@ -41,9 +41,13 @@ type StreamHost interface {
 	// ReplaceBufferBytes replaces length bytes at start with data
 	// (start >= len appends; (0, 0) prepends).
 	ReplaceBufferBytes(b abi.BufferType, start, length int, data []byte) abi.Status
-	// Property returns a property value (abi.Properties encodings).
+	// Property returns a property value (abi.Properties encodings). The
+	// path slice (not its strings) is only valid during the call, and the
+	// value is copied into the guest before the next call, so it may be
+	// the host's scratch buffer.
 	Property(path []string) ([]byte, abi.Status)
-	// SetProperty stores a property value for the rest of the stream.
+	// SetProperty stores a property value for the rest of the stream
+	// (the path slice as for Property; value is the host's to keep).
 	SetProperty(path []string, value []byte) abi.Status
 	// SendLocalResponse answers the request without the upstream.
 	// grpcStatus is -1 when the response is not gRPC.
@@ -56,7 +60,9 @@ type StreamHost interface {
 
 // ForeignFunctionHost is optionally implemented by a StreamHost to serve
 // the weir.* foreign functions (abi.ForeignFunctions). Without it they
-// answer NOT_FOUND.
+// answer NOT_FOUND. args is the guest's memory, valid only during the
+// call: copy what is kept. The result is copied into the guest before
+// any other call, so it may be the host's scratch buffer.
 type ForeignFunctionHost interface {
 	CallForeignFunction(name string, args []byte) ([]byte, abi.Status)
 }

@@ -173,8 +173,17 @@ type chainHost struct {
 
 	// vals backs the one-value slices of headers plugins add or replace
 	// (see one), so the common few cost no allocation.
-	vals  [4]string
+	vals  [16]string
 	nvals int
+	keep  chainScratch
+}
+
+// chainScratch is storage a recycled chain keeps for its connection's
+// next requests.
+type chainScratch struct {
+	ffi   []byte      // the last weir.* foreign function result
+	pairs [][2]string // the last HeaderPairs result
+	prop  []byte      // the last Property value
 }
 
 // one returns a one-value header slice holding v, from c.vals while it
@@ -427,7 +436,7 @@ func (h *Handler) startChain(w http.ResponseWriter, r *http.Request, x *exchange
 	} else {
 		c.streams, c.plugins = make([]*wasm.HTTPStream, n), make([]*Plugin, n)
 	}
-	c.host = chainHost{r: r, x: x, fw: fw, route: rt}
+	c.host = chainHost{r: r, x: x, fw: fw, route: rt, keep: c.host.keep}
 	eos := r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0
 	for i, p := range rt.Plugins {
 		// Consumer-scoped instances apply to the plugins that run after
@@ -647,9 +656,10 @@ func (c *chain) recycle() bool {
 			return false
 		}
 	}
-	vals := c.host.vals
+	vals, keep := c.host.vals, c.host.keep
+	clear(keep.pairs)
 	*c = chain{}
-	c.host.vals = vals
+	c.host.vals, c.host.keep = vals, keep
 	return true
 }
 
@@ -756,7 +766,7 @@ func (c *chainHost) HeaderPairs(m abi.MapType) ([][2]string, abi.Status) {
 	if !ok {
 		return nil, abi.StatusNotFound
 	}
-	var out [][2]string
+	out := c.keep.pairs[:0] // only read during the call (wasm.StreamHost)
 	switch m {
 	case abi.MapHTTPRequestHeaders:
 		for _, k := range []string{":authority", ":path", ":method", ":scheme"} {
@@ -771,11 +781,12 @@ func (c *chainHost) HeaderPairs(m abi.MapType) ([][2]string, abi.Status) {
 		if strings.HasPrefix(k, http.TrailerPrefix) {
 			continue
 		}
-		lk := strings.ToLower(k)
+		lk := httpwire.LowerKey(k)
 		for _, v := range vv {
 			out = append(out, [2]string{lk, v})
 		}
 	}
+	c.keep.pairs = out
 	return out, abi.StatusOK
 }
 
@@ -1048,9 +1059,20 @@ func (c *chainHost) ReplaceBufferBytes(b abi.BufferType, start, length int, data
 // Property implements wasm.StreamHost, with Envoy's attribute names and
 // encodings (strings raw, integers 8-byte little-endian) and Weir's own.
 func (c *chainHost) Property(path []string) ([]byte, abi.Status) {
-	key := strings.Join(path, ".")
-	if v, ok := c.props[key]; ok {
+	var buf [128]byte
+	kb := buf[:0]
+	for i, seg := range path {
+		if i > 0 {
+			kb = append(kb, '.')
+		}
+		kb = append(kb, seg...)
+	}
+	if v, ok := c.props[string(kb)]; ok {
 		return v, abi.StatusOK
+	}
+	key, ok := propNames[string(kb)]
+	if !ok {
+		return nil, abi.StatusNotFound
 	}
 	if v, st, ok := c.consumerProperty(key); ok {
 		return v, st
@@ -1058,52 +1080,52 @@ func (c *chainHost) Property(path []string) ([]byte, abi.Status) {
 	r := c.r
 	switch key {
 	case "request.path":
-		return []byte(r.RequestURI), abi.StatusOK
+		return c.bytes(r.RequestURI), abi.StatusOK
 	case "request.url_path":
-		return []byte(c.fw.path), abi.StatusOK
+		return c.bytes(c.fw.path), abi.StatusOK
 	case "request.query":
-		return []byte(c.fw.query), abi.StatusOK
+		return c.bytes(c.fw.query), abi.StatusOK
 	case "request.host":
-		return []byte(r.Host), abi.StatusOK
+		return c.bytes(r.Host), abi.StatusOK
 	case "request.scheme":
-		return []byte(scheme(r)), abi.StatusOK
+		return c.bytes(scheme(r)), abi.StatusOK
 	case "request.method":
-		return []byte(r.Method), abi.StatusOK
+		return c.bytes(r.Method), abi.StatusOK
 	case "request.protocol":
-		return []byte(r.Proto), abi.StatusOK
+		return c.bytes(r.Proto), abi.StatusOK
 	case "request.id":
-		return []byte(c.x.id), abi.StatusOK
+		return c.bytes(c.x.id), abi.StatusOK
 	case abi.PropWeirTraceID:
 		if id := telemetry.TraceID(c.x.obs.span); id != "" {
-			return []byte(id), abi.StatusOK
+			return c.bytes(id), abi.StatusOK
 		}
 	case "request.useragent":
-		return []byte(r.Header.Get("User-Agent")), abi.StatusOK
+		return c.bytes(r.Header.Get("User-Agent")), abi.StatusOK
 	case "request.referer":
-		return []byte(r.Header.Get("Referer")), abi.StatusOK
+		return c.bytes(r.Header.Get("Referer")), abi.StatusOK
 	case "source.address":
-		return []byte(r.RemoteAddr), abi.StatusOK
+		return c.bytes(r.RemoteAddr), abi.StatusOK
 	case "source.port":
 		if i := strings.LastIndexByte(r.RemoteAddr, ':'); i >= 0 {
 			if n, err := strconv.Atoi(r.RemoteAddr[i+1:]); err == nil {
-				return le64(int64(n)), abi.StatusOK
+				return c.le64(int64(n)), abi.StatusOK
 			}
 		}
 	case "destination.port":
-		return le64(int64(localPort(r))), abi.StatusOK
+		return c.le64(int64(localPort(r))), abi.StatusOK
 	case "destination.address":
 		if a, ok := r.Context().Value(http.LocalAddrContextKey).(*net.TCPAddr); ok {
-			return []byte(a.String()), abi.StatusOK
+			return c.bytes(a.String()), abi.StatusOK
 		}
 	case "route_name", "weir.route_name":
-		return []byte(c.route.Name), abi.StatusOK
+		return c.bytes(c.route.Name), abi.StatusOK
 	case "cluster_name", "weir.service_name":
 		if c.route.Service != nil {
-			return []byte(c.route.Service.Name), abi.StatusOK
+			return c.bytes(c.route.Service.Name), abi.StatusOK
 		}
 	case "response.code":
 		if c.resp != nil {
-			return le64(int64(c.status)), abi.StatusOK
+			return c.le64(int64(c.status)), abi.StatusOK
 		}
 	}
 	return nil, abi.StatusNotFound
@@ -1113,6 +1135,29 @@ func le64(n int64) []byte {
 	var b [8]byte
 	binary.LittleEndian.PutUint64(b[:], uint64(n))
 	return b[:]
+}
+
+// propNames interns the property names Property can answer (the ABI's
+// documented ones), so looking one up allocates nothing.
+var propNames = func() map[string]string {
+	m := make(map[string]string, len(abi.Properties))
+	for k := range abi.Properties {
+		m[k] = k
+	}
+	return m
+}()
+
+// bytes returns s as a property value in c's scratch buffer (copied into
+// the guest before the next call).
+func (c *chainHost) bytes(s string) []byte {
+	c.keep.prop = append(c.keep.prop[:0], s...)
+	return c.keep.prop
+}
+
+// le64 is le64 into c's scratch buffer.
+func (c *chainHost) le64(n int64) []byte {
+	c.keep.prop = binary.LittleEndian.AppendUint64(c.keep.prop[:0], uint64(n))
+	return c.keep.prop
 }
 
 // SetProperty implements wasm.StreamHost: values are readable later in

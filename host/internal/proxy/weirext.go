@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"context"
-	"net/http"
 	"time"
 
 	"github.com/weirproxy/weir/abi"
@@ -43,6 +42,8 @@ func (p *Plugin) consumerFor(c *consumers.Consumer) *Plugin {
 
 // CallForeignFunction implements wasm.ForeignFunctionHost: the weir.*
 // extensions. Errors never carry the arguments (they may hold secrets).
+// The result is valid until the next call (the host copies it into the
+// guest at once).
 func (c *chainHost) CallForeignFunction(name string, args []byte) ([]byte, abi.Status) {
 	ext := c.route.Ext
 	switch name {
@@ -58,7 +59,8 @@ func (c *chainHost) CallForeignFunction(name string, args []byte) ([]byte, abi.S
 		if !ok {
 			return nil, abi.StatusNotFound
 		}
-		return info.Encode(nil), abi.StatusOK
+		c.keep.ffi = info.Encode(c.keep.ffi[:0])
+		return c.keep.ffi, abi.StatusOK
 	case abi.FFISetConsumer:
 		a, err := abi.DecodeSetConsumerArgs(args)
 		if err != nil {
@@ -119,7 +121,8 @@ func (c *chainHost) CallForeignFunction(name string, args []byte) ([]byte, abi.S
 				return nil, abi.StatusInternalFailure
 			}
 		}
-		return abi.EncodeInt64(nil, n), abi.StatusOK
+		c.keep.ffi = abi.EncodeInt64(c.keep.ffi[:0], n)
+		return c.keep.ffi, abi.StatusOK
 	}
 	return nil, abi.StatusNotFound
 }
@@ -140,20 +143,21 @@ func (c *chainHost) counterKey(key string) string {
 // forge them).
 func (c *chainHost) setConsumer(cons *consumers.Consumer, credID string) {
 	c.consumer, c.credID = cons, credID
-	h := c.r.Header
-	setOrDel(h, HeaderConsumerID, cons.ID)
-	setOrDel(h, HeaderConsumerCustomID, cons.CustomID)
-	setOrDel(h, HeaderConsumerUsername, cons.Username)
-	setOrDel(h, HeaderCredentialID, credID)
-	h.Del(HeaderAnonymousConsumer)
+	c.setOrDel(HeaderConsumerID, cons.ID)
+	c.setOrDel(HeaderConsumerCustomID, cons.CustomID)
+	c.setOrDel(HeaderConsumerUsername, cons.Username)
+	c.setOrDel(HeaderCredentialID, credID)
+	delete(c.r.Header, HeaderAnonymousConsumer)
 }
 
-func setOrDel(h http.Header, k, v string) {
+// setOrDel sets request header k (canonical) to v, or deletes it when v
+// is empty.
+func (c *chainHost) setOrDel(k, v string) {
 	if v == "" {
-		h.Del(k)
+		delete(c.r.Header, k)
 		return
 	}
-	h[k] = []string{v}
+	c.r.Header[k] = c.one(v)
 }
 
 // consumerProperty serves the weir.consumer.* and weir.credential.id
@@ -189,5 +193,5 @@ func (c *chainHost) consumerProperty(key string) ([]byte, abi.Status, bool) {
 	if v == "" {
 		return nil, abi.StatusNotFound, true
 	}
-	return []byte(v), abi.StatusOK, true
+	return c.bytes(v), abi.StatusOK, true
 }
