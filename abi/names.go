@@ -426,3 +426,48 @@ var Callbacks = []Callback{
 	{Name: ExportOnForeignFunction, Params: i32s(3), Results: noVals, Since: V0_2_0,
 		Doc: "(root_context_id, function_id, args_size). Args via get_buffer_bytes(FOREIGN_FUNCTION_ARGUMENTS)."},
 }
+
+// ExportWeirImplementedCallbacks is a Weir extension: an optional export
+// weir_implemented_callbacks() -> i32 returning the set of per-stream
+// callbacks the plugin implements (a CallbackSet). Weir calls it once per
+// instance, after _initialize and before the root context is created. A
+// callback left out of the set is not called, for any context, and
+// answers as if it were not exported: Continue for the HTTP callbacks,
+// true for proxy_on_done, nothing for proxy_on_context_create,
+// proxy_on_log and proxy_on_delete. Other hosts ignore the export, so the
+// module stays portable. SDKs whose exported callbacks dispatch to
+// optional handlers (Weir's C SDK) export it, so a stream does not cost a
+// guest call for each handler the plugin does not define.
+const ExportWeirImplementedCallbacks = "weir_implemented_callbacks"
+
+// CallbackSet is the result of weir_implemented_callbacks: one bit per
+// per-stream callback.
+type CallbackSet uint32
+
+// The callbacks of a CallbackSet.
+const (
+	CallbackContextCreate CallbackSet = 1 << iota
+	CallbackDone
+	CallbackLog
+	CallbackDelete
+	CallbackRequestHeaders
+	CallbackRequestBody
+	CallbackRequestTrailers
+	CallbackResponseHeaders
+	CallbackResponseBody
+	CallbackResponseTrailers
+)
+
+// CallbackSetExports maps each callback of a CallbackSet to its export.
+var CallbackSetExports = map[CallbackSet]string{
+	CallbackContextCreate:    ExportOnContextCreate,
+	CallbackDone:             ExportOnDone,
+	CallbackLog:              ExportOnLog,
+	CallbackDelete:           ExportOnDelete,
+	CallbackRequestHeaders:   ExportOnRequestHeaders,
+	CallbackRequestBody:      ExportOnRequestBody,
+	CallbackRequestTrailers:  ExportOnRequestTrailers,
+	CallbackResponseHeaders:  ExportOnResponseHeaders,
+	CallbackResponseBody:     ExportOnResponseBody,
+	CallbackResponseTrailers: ExportOnResponseTrailers,
+}

@@ -747,8 +747,8 @@ done
 
 # ---------------------------------------------------------------- facts
 cpu_model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
-v_nginx=$("$NGINX_BIN" -v 2>&1 | sed 's/^nginx version: //')
-v_haproxy=$("$HAPROXY_BIN" -v 2>/dev/null | awk 'NR == 1 { print $3 }')
+v_nginx=$({ "$NGINX_BIN" -v 2>&1 || true; } | sed 's/^nginx version: //')
+v_haproxy=$({ "$HAPROXY_BIN" -v 2>/dev/null || true; } | awk 'NR == 1 { print $3 }')
 v_wrk=$(wrk -v 2>&1 | awk 'NR == 1 { print $2 }' || true)
 v_go=$(go version 2>/dev/null | awk '{ print $3 }' || echo "n/a")
 {

@@ -299,6 +299,9 @@ func (in *instance) start(ctx context.Context) error {
 	} else if _, _, err := call(abi.ExportStart); err != nil {
 		return err
 	}
+	if err := in.declaredCallbacks(call); err != nil {
+		return err
+	}
 	if _, _, err := call(abi.ExportOnContextCreate, rootContextID, 0); err != nil {
 		return err
 	}
@@ -325,6 +328,41 @@ func (in *instance) start(ctx context.Context) error {
 	}
 	return nil
 }
+
+// declaredCallbacks applies the plugin's weir_implemented_callbacks (a
+// Weir extension, abi.ExportWeirImplementedCallbacks): the per-stream
+// callbacks it leaves out are not called. An export of another signature
+// is ignored, as other hosts ignore it.
+func (in *instance) declaredCallbacks(call func(string, ...uint64) (uint64, bool, error)) error {
+	f := in.mod.ExportedFunction(abi.ExportWeirImplementedCallbacks)
+	if f == nil {
+		return nil
+	}
+	d := f.Definition()
+	if len(d.ParamTypes()) != 0 || len(d.ResultTypes()) != 1 || d.ResultTypes()[0] != api.ValueTypeI32 {
+		return nil
+	}
+	r, _, err := call(abi.ExportWeirImplementedCallbacks)
+	if err != nil {
+		return err
+	}
+	set := abi.CallbackSet(uint32(r))
+	for bit, name := range abi.CallbackSetExports {
+		if set&bit == 0 {
+			in.fns[callbackByName[name]] = nil
+		}
+	}
+	return nil
+}
+
+// callbackByName is the callback of each export name.
+var callbackByName = func() map[string]callback {
+	m := make(map[string]callback, len(callbackNames))
+	for i, n := range callbackNames {
+		m[n] = callback(i)
+	}
+	return m
+}()
 
 // invoke calls callback cb with args under the plugin's per-call deadline.
 // The caller holds in.mu. exported is false (and err nil) when the guest

@@ -160,3 +160,98 @@ func TestNoopReferencePlugin(t *testing.T) {
 		}
 	}
 }
+
+// declaringModule is noopModule's callbacks with request_headers and
+// on_done not constant-Continue/true, and a weir_implemented_callbacks
+// export answering mask.
+func declaringModule(mask abi.CallbackSet) []byte {
+	types := sec(secType, vec(
+		[]byte{0x60, 0x00, 0x00},                         // 0: [] -> []
+		[]byte{0x60, 0x01, 0x7f, 0x01, 0x7f},             // 1: [i32] -> [i32]
+		[]byte{0x60, 0x02, 0x7f, 0x7f, 0x00},             // 2: [i32 i32] -> []
+		[]byte{0x60, 0x03, 0x7f, 0x7f, 0x7f, 0x01, 0x7f}, // 3: [i32 i32 i32] -> [i32]
+		[]byte{0x60, 0x00, 0x01, 0x7f},                   // 4: [] -> [i32]
+	)...)
+	funcs := sec(secFunction, vec([]byte{0}, []byte{1}, []byte{2}, []byte{3}, []byte{3}, []byte{1}, []byte{4})...)
+	exports := sec(secExport, vec(
+		exportEntry("memory", 0x02, 0),
+		exportEntry(abi.ExportABIVersion0_2_1, 0x00, 0),
+		exportEntry(abi.ExportOnMemoryAllocate, 0x00, 1),
+		exportEntry(abi.ExportOnContextCreate, 0x00, 2),
+		exportEntry(abi.ExportOnRequestHeaders, 0x00, 3),
+		exportEntry(abi.ExportOnResponseHeaders, 0x00, 4),
+		exportEntry(abi.ExportOnDone, 0x00, 5),
+		exportEntry(abi.ExportWeirImplementedCallbacks, 0x00, 6),
+	)...)
+	m := uint32(mask)
+	code := sec(secCode, vec(
+		funcBody(0x0b),                   // marker
+		funcBody(0x41, 0x80, 0x08, 0x0b), // alloc: i32.const 1024
+		funcBody(0x20, 0x00, 0x1a, 0x0b), // context_create: local.get 0; drop
+		funcBody(0x41, 0x01, 0x0b),       // request_headers: Pause
+		funcBody(0x41, 0x01, 0x0b),       // response_headers: Pause
+		funcBody(0x41, 0x00, 0x0b),       // on_done: false (finish later)
+		funcBody(append(append([]byte{0x41}, sleb(int64(int32(m)))...), 0x0b)...), // the mask
+	)...)
+	return modBytes(types, funcs, memOnePage, exports, code)
+}
+
+// sleb is the signed LEB128 encoding of v.
+func sleb(v int64) []byte {
+	var b []byte
+	for {
+		c := byte(v & 0x7f)
+		v >>= 7
+		if (v == 0 && c&0x40 == 0) || (v == -1 && c&0x40 != 0) {
+			return append(b, c)
+		}
+		b = append(b, c|0x80)
+	}
+}
+
+// TestImplementedCallbacks: callbacks a plugin leaves out of
+// weir_implemented_callbacks are not called (Continue, done at once);
+// the ones it declares are.
+func TestImplementedCallbacks(t *testing.T) {
+	tests := []struct {
+		mask             abi.CallbackSet
+		reqAct, respAct  abi.Action
+		createCalled     bool
+		donePendingAfter bool
+	}{
+		{mask: abi.CallbackContextCreate | abi.CallbackRequestHeaders, reqAct: abi.ActionPause, respAct: abi.ActionContinue, createCalled: true},
+		{mask: abi.CallbackResponseHeaders | abi.CallbackDone, reqAct: abi.ActionContinue, respAct: abi.ActionPause, donePendingAfter: true},
+		{mask: 0, reqAct: abi.ActionContinue, respAct: abi.ActionContinue},
+		{mask: ^abi.CallbackSet(0), reqAct: abi.ActionPause, respAct: abi.ActionPause, createCalled: true, donePendingAfter: true},
+	}
+	for _, tt := range tests {
+		p := newModulePlugin(t, declaringModule(tt.mask), false, PluginOptions{})
+		in, err := p.pick()
+		if err != nil {
+			t.Fatal(err)
+		}
+		in.active.Add(-1)
+		if got := in.fns[cbContextCreate] != nil; got != tt.createCalled {
+			t.Errorf("mask %#x: context_create called = %v, want %v", tt.mask, got, tt.createCalled)
+		}
+		s, err := p.NewHTTPStream(newFakeHost())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if act, err := s.OnRequestHeaders(1, true); err != nil || act != tt.reqAct {
+			t.Errorf("mask %#x: request headers = %v, %v; want %v", tt.mask, act, err, tt.reqAct)
+		}
+		if act, err := s.OnResponseHeaders(1, true); err != nil || act != tt.respAct {
+			t.Errorf("mask %#x: response headers = %v, %v; want %v", tt.mask, act, err, tt.respAct)
+		}
+		if err := s.OnLog(); err != nil {
+			t.Fatal(err)
+		}
+		if s.donePending != tt.donePendingAfter {
+			t.Errorf("mask %#x: done pending = %v, want %v", tt.mask, s.donePending, tt.donePendingAfter)
+		}
+		if err := s.Done(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

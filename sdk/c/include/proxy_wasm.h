@@ -11,7 +11,10 @@
  * The SDK exports proxy_abi_version_0_2_1, proxy_on_memory_allocate and
  * every proxy_on_* callback of ABI 0.2.1 (Envoy-only callbacks excepted).
  * Each export dispatches to a weak pw_on_* function: a plugin defines only
- * the ones it needs, the others get the default (continue / true).
+ * the ones it needs, the others get the default (continue / true). The SDK
+ * also exports weir_implemented_callbacks (a Weir extension other hosts
+ * ignore), naming the stream callbacks the plugin defines, so Weir skips
+ * the guest call for the others.
  *
  * Layers, from low to high:
  *   1. proxy_*      the raw host imports (module "env"), exact ABI signatures;

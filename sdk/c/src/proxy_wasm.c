@@ -214,6 +214,24 @@ PW_EXPORT(proxy_on_memory_allocate) void *proxy_on_memory_allocate(size_t size) 
     return malloc(size);
 }
 
+/* Weir extension (abi.ExportWeirImplementedCallbacks): the per-stream
+ * callbacks this plugin defines a handler for, so Weir does not call the
+ * dispatchers of the others (other hosts ignore this export). Context
+ * creation and deletion keep the context table and are always called.
+ * The bits are abi.CallbackSet's. */
+PW_EXPORT(weir_implemented_callbacks) uint32_t weir_implemented_callbacks(void) {
+    uint32_t set = 1u << 0 /* context_create */ | 1u << 3 /* delete */;
+    set |= pw_on_done ? 1u << 1 : 0;
+    set |= pw_on_log ? 1u << 2 : 0;
+    set |= pw_on_request_headers ? 1u << 4 : 0;
+    set |= pw_on_request_body ? 1u << 5 : 0;
+    set |= pw_on_request_trailers ? 1u << 6 : 0;
+    set |= pw_on_response_headers ? 1u << 7 : 0;
+    set |= pw_on_response_body ? 1u << 8 : 0;
+    set |= pw_on_response_trailers ? 1u << 9 : 0;
+    return set;
+}
+
 PW_EXPORT(proxy_on_context_create)
 void proxy_on_context_create(uint32_t context_id, uint32_t parent_context_id) {
     uint32_t root = parent_context_id == 0 ? context_id : parent_context_id;
