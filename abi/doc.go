@@ -93,6 +93,9 @@
 //   - Properties under weir.* (Properties): weir.route_name,
 //     weir.service_name, weir.consumer.id, weir.consumer.username,
 //     weir.consumer.custom_id, weir.credential.id, weir.trace_id.
+//   - One optional export, weir_implemented_callbacks
+//     (ExportWeirImplementedCallbacks): the stream callbacks the plugin
+//     implements, so Weir does not call the others. Other hosts ignore it.
 //
 // Weir also recognises Envoy's foreign functions by name: clear_route_cache
 // answers OK and does nothing (Weir routes once, before plugins run); the
