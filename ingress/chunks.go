@@ -1,7 +1,6 @@
 package ingress
 
 import (
-	"hash/fnv"
 	"slices"
 
 	netv1 "k8s.io/api/networking/v1"
@@ -38,16 +37,9 @@ const (
 )
 
 // chunkEnd returns the end of the run starting at ours[i].
-func chunkEnd(ours []*netv1.Ingress, i int) int {
+func chunkEnd(ours []ordEnt, i int) int {
 	for j := i; j < len(ours); j++ {
-		if j+1-i >= chunkMax {
-			return j + 1
-		}
-		h := fnv.New32a()
-		h.Write([]byte(ours[j].Namespace))
-		h.Write([]byte{'/'})
-		h.Write([]byte(ours[j].Name))
-		if h.Sum32()%chunkMean == 0 {
+		if j+1-i >= chunkMax || ours[j].cut {
 			return j + 1
 		}
 	}
@@ -58,6 +50,7 @@ func chunkEnd(ours []*netv1.Ingress, i int) int {
 type chunkRec struct {
 	ok   bool
 	gen  uint64
+	key  string // of the first Ingress
 	ings []*netv1.Ingress
 	// pre lists the backends the run used, in first-use order, with
 	// whether each existed when the run started.
@@ -127,13 +120,18 @@ func (m *memo) sameWorld(t *translator) bool {
 
 // replayChunk appends what run emitted last time, if it may; false means
 // the run must be merged.
-func (m *memo) replayChunk(t *translator, run []*netv1.Ingress) bool {
+func (m *memo) replayChunk(t *translator, run []ordEnt) bool {
 	if m == nil || !t.worldSame {
 		return false
 	}
-	r := m.chunks[key(run[0].Namespace, run[0].Name)]
-	if r == nil || !slices.EqualFunc(r.ings, run, sameIngress) {
+	r := m.chunks[run[0].key]
+	if r == nil || len(r.ings) != len(run) {
 		return false
+	}
+	for i, e := range run {
+		if !sameIngress(r.ings[i], e.ing) {
+			return false
+		}
 	}
 	for _, u := range r.pre {
 		be, ok := t.backends[u.name]
@@ -142,22 +140,19 @@ func (m *memo) replayChunk(t *translator, run []*netv1.Ingress) bool {
 		}
 	}
 	res, c := t.res, t.res.Config
+	res.spans = append(res.spans, runSpan{rec: r, route: len(c.Routes), svc: len(c.Services)})
 	res.Failures = append(res.Failures, r.failures...)
 	res.Ingresses = append(res.Ingresses, r.ingresses...)
 	c.Routes = append(c.Routes, r.routes...)
 	c.Services = append(c.Services, r.services...)
 	c.Upstreams = append(c.Upstreams, r.upstreams...)
 	c.Targets = append(c.Targets, r.targets...)
-	for _, o := range []struct {
-		kind string
-		refs []Ref
-	}{{"routes", r.oRoutes}, {"services", r.oSvcs}, {"upstreams", r.oUps}, {"targets", r.oTargets}} {
-		if len(o.refs) > 0 {
-			res.origins[o.kind] = append(res.origins[o.kind], o.refs...)
-		}
-	}
-	res.routeStamps = append(res.routeStamps, r.routeStamps...)
-	res.svcStamps = append(res.svcStamps, r.svcStamps...)
+	res.origins[kindRoutes].share(r.oRoutes)
+	res.origins[kindServices].share(r.oSvcs)
+	res.origins[kindUpstreams].share(r.oUps)
+	res.origins[kindTargets].share(r.oTargets)
+	res.routeStamps.share(r.routeStamps)
+	res.svcStamps.share(r.svcStamps)
 	for _, be := range r.created {
 		t.backends[be.svcName] = be
 	}
@@ -174,16 +169,23 @@ func (m *memo) replayChunk(t *translator, run []*netv1.Ingress) bool {
 }
 
 // startChunk starts recording a run that is merged (nil: no memo).
-func (m *memo) startChunk(t *translator, run []*netv1.Ingress) *chunkRec {
+func (m *memo) startChunk(t *translator, run []ordEnt) *chunkRec {
 	if m == nil {
 		return nil
 	}
-	r := &chunkRec{ok: len(t.opts.Excluded) == 0, ings: run, seen: map[string]bool{}, start: t.lengths()}
+	// The run's Ingresses are copied: the order they sit in changes.
+	ings := make([]*netv1.Ingress, len(run))
+	for i, e := range run {
+		ings[i] = e.ing
+	}
+	r := &chunkRec{ok: len(t.opts.Excluded) == 0, key: run[0].key, ings: ings, seen: map[string]bool{}, start: t.lengths()}
 	// Every origins list must be as long as its entity list for the
 	// recorded slices to line up.
 	c := t.res.Config
-	if len(t.res.origins["routes"]) != len(c.Routes) || len(t.res.origins["services"]) != len(c.Services) ||
-		len(t.res.origins["upstreams"]) != len(c.Upstreams) || len(t.res.origins["targets"]) != len(c.Targets) {
+	o := &t.res.origins
+	if o[kindRoutes].len() != len(c.Routes) || o[kindServices].len() != len(c.Services) ||
+		o[kindUpstreams].len() != len(c.Upstreams) || o[kindTargets].len() != len(c.Targets) ||
+		t.res.routeStamps.len() != len(c.Routes) || t.res.svcStamps.len() != len(c.Services) {
 		r.ok = false
 	}
 	t.rec = r
@@ -199,7 +201,7 @@ func (m *memo) storeChunk(t *translator, r *chunkRec) {
 	end := t.lengths()
 	s := r.start
 	if !r.ok || end.plugins != s.plugins || end.certs != s.certs || end.tls != s.tls {
-		delete(m.chunks, key(r.ings[0].Namespace, r.ings[0].Name))
+		delete(m.chunks, r.key)
 		return
 	}
 	res, c := t.res, t.res.Config
@@ -209,12 +211,14 @@ func (m *memo) storeChunk(t *translator, r *chunkRec) {
 	r.services = slices.Clone(c.Services[s.services:])
 	r.upstreams = slices.Clone(c.Upstreams[s.upstreams:])
 	r.targets = slices.Clone(c.Targets[s.targets:])
-	r.oRoutes = slices.Clone(res.origins["routes"][s.routes:])
-	r.oSvcs = slices.Clone(res.origins["services"][s.services:])
-	r.oUps = slices.Clone(res.origins["upstreams"][s.upstreams:])
-	r.oTargets = slices.Clone(res.origins["targets"][s.targets:])
-	r.routeStamps = slices.Clone(res.routeStamps[s.routes:])
-	r.svcStamps = slices.Clone(res.svcStamps[s.services:])
+	o := &res.origins
+	r.oRoutes = o[kindRoutes].slice(s.routes, end.routes)
+	r.oSvcs = o[kindServices].slice(s.services, end.services)
+	r.oUps = o[kindUpstreams].slice(s.upstreams, end.upstreams)
+	r.oTargets = o[kindTargets].slice(s.targets, end.targets)
+	r.routeStamps = res.routeStamps.slice(s.routes, end.routes)
+	r.svcStamps = res.svcStamps.slice(s.services, end.services)
+	res.spans = append(res.spans, runSpan{rec: r, route: s.routes, svc: s.services})
 	for _, u := range r.pre {
 		if !u.existed {
 			r.created = append(r.created, t.backends[u.name])
@@ -222,7 +226,7 @@ func (m *memo) storeChunk(t *translator, r *chunkRec) {
 	}
 	r.seen = nil
 	r.gen = m.gen
-	m.chunks[key(r.ings[0].Namespace, r.ings[0].Name)] = r
+	m.chunks[r.key] = r
 }
 
 func (r *chunkRec) spoil() {

@@ -71,10 +71,11 @@ type memo struct {
 	gen          uint64
 	hits, misses int
 	replays      int                     // runs of Ingresses replayed (chunks.go)
-	sizes        [4]int                  // routes, services, upstreams, targets last time
+	sizes        [5]int                  // routes, services, upstreams, targets, Ingresses last time
 	index        indexMemo               // Services, Secrets and EndpointSlices by key
 	world        world                   // the inputs recorded runs rely on
 	chunks       map[string]*chunkRec    // recorded runs, by first Ingress (namespace/name)
+	order        orderMemo               // the merge order of the last translation
 	ingresses    map[string]*ingFrag     // namespace/name
 	backends     map[string]*backendFrag // config service name
 }
@@ -236,8 +237,8 @@ func (t *translator) currentDeps(svc *corev1.Service, sp *corev1.ServicePort) ba
 	return d
 }
 
-// size is the length of list i (routes, services, upstreams, targets)
-// last time.
+// size is the length of list i (routes, services, upstreams, targets,
+// Ingresses) last time.
 func (m *memo) size(i int) int {
 	if m == nil {
 		return 0
@@ -256,11 +257,7 @@ func (m *memo) prealloc(res *Result) {
 	c.Services = make([]config.Service, 0, m.sizes[1]+8)
 	c.Upstreams = make([]config.Upstream, 0, m.sizes[2]+8)
 	c.Targets = make([]config.Target, 0, m.sizes[3]+8)
-	res.routeStamps = make([]routeStamp, 0, m.sizes[0]+8)
-	res.svcStamps = make([]*backendFrag, 0, m.sizes[1]+8)
-	for i, kind := range []string{"routes", "services", "upstreams", "targets"} {
-		res.origins[kind] = make([]Ref, 0, m.sizes[i]+8)
-	}
+	res.Ingresses = make([]Ref, 0, m.sizes[4]+8)
 }
 
 // recordSizes remembers the sizes of res's lists for the next prealloc.
@@ -269,7 +266,7 @@ func (m *memo) recordSizes(res *Result) {
 		return
 	}
 	c := res.Config
-	m.sizes = [4]int{len(c.Routes), len(c.Services), len(c.Upstreams), len(c.Targets)}
+	m.sizes = [5]int{len(c.Routes), len(c.Services), len(c.Upstreams), len(c.Targets), len(res.Ingresses)}
 	// Empty lists stay nil, as Translate leaves them.
 	if len(c.Routes) == 0 {
 		c.Routes = nil
@@ -282,11 +279,6 @@ func (m *memo) recordSizes(res *Result) {
 	}
 	if len(c.Targets) == 0 {
 		c.Targets = nil
-	}
-	for k, o := range res.origins {
-		if len(o) == 0 {
-			delete(res.origins, k)
-		}
 	}
 }
 

@@ -32,7 +32,7 @@ func resultJSON(t testing.TB, r *Result) []byte {
 		R       *Result
 		TLS     map[string]TLSPair
 		Origins map[string][]Ref
-	}{r, r.TLS, r.origins})
+	}{r, r.TLS, r.originMap()})
 	if err != nil {
 		t.Fatal(err)
 	}

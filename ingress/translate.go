@@ -125,16 +125,33 @@ type Result struct {
 	// TLS holds the certificate and key served for each TLS Secret
 	// ("namespace/name"), for the next translation's LastGoodTLS.
 	TLS map[string]TLSPair `json:"-"`
-	// origins holds, per entity kind ("routes"), the object answerable
+	// origins holds, per entity kind (kindRoutes), the object answerable
 	// for each entity by index (the Ingress of a route, the KongPlugin of
 	// a plugin, the Service of an upstream); see Origin.
-	origins map[string][]Ref
+	origins [nKinds]rope[Ref]
 	// stamps identify, parallel to Config's routes, services and
 	// upstreams, the memoized parts each was made of (zero: made afresh);
 	// see stamps.go.
-	routeStamps []routeStamp
-	svcStamps   []*backendFrag
+	routeStamps rope[routeStamp]
+	svcStamps   rope[*backendFrag]
+	// spans are the runs of Ingresses replayed or recorded, where their
+	// routes and services start (stamps.go).
+	spans []runSpan
 }
+
+// Entity kinds, indexes of Result.origins.
+const (
+	kindRoutes = iota
+	kindServices
+	kindUpstreams
+	kindTargets
+	kindPlugins
+	kindConsumers
+	kindCertificates
+	nKinds
+)
+
+var kindNames = [nKinds]string{"routes", "services", "upstreams", "targets", "plugins", "consumers", "certificates"}
 
 // Origin returns the object answerable for an entity of Config given by
 // its location ("routes[3]", "plugins[0]"), so an error from the runtime
@@ -145,19 +162,32 @@ func (r *Result) Origin(entity string) (Ref, bool) {
 		return Ref{}, false
 	}
 	i, err := strconv.Atoi(strings.TrimSuffix(rest, "]"))
-	if err != nil || i < 0 || i >= len(r.origins[kind]) {
+	k := slices.Index(kindNames[:], kind)
+	if err != nil || k < 0 || i < 0 || i >= r.origins[k].len() {
 		return Ref{}, false
 	}
-	return r.origins[kind][i], true
+	return r.origins[k].at(i), true
 }
 
-func (r *Result) setOrigin(kind string, i int, ref Ref) {
-	o := r.origins[kind]
-	for len(o) <= i {
-		o = append(o, Ref{})
+// setOrigin records the origin of entity i of a kind, the next one.
+func (r *Result) setOrigin(kind, i int, ref Ref) {
+	o := &r.origins[kind]
+	for o.len() < i {
+		o.add(Ref{})
 	}
-	o[i] = ref
-	r.origins[kind] = o
+	o.add(ref)
+}
+
+// originMap is the origins by kind name, each in one slice (kinds
+// without entities left out).
+func (r *Result) originMap() map[string][]Ref {
+	m := map[string][]Ref{}
+	for k := range r.origins {
+		if r.origins[k].len() > 0 {
+			m[kindNames[k]] = r.origins[k].flat()
+		}
+	}
+	return m
 }
 
 // Reasons of Failures (Event reasons).
@@ -219,7 +249,7 @@ func translate(objs *Objects, opts Options, m *memo) *Result {
 		memo:       m,
 		opts:       opts,
 		objs:       objs,
-		res:        &Result{Config: &config.Config{FormatVersion: config.FormatVersion}, origins: map[string][]Ref{}, TLS: map[string]TLSPair{}},
+		res:        &Result{Config: &config.Config{FormatVersion: config.FormatVersion}, TLS: map[string]TLSPair{}},
 		services:   make(map[string]*corev1.Service, len(objs.Services)),
 		secrets:    map[string]*corev1.Secret{},
 		slices:     make(map[string][]*discoveryv1.EndpointSlice, len(objs.Services)),
@@ -551,13 +581,7 @@ func checkHost(h string) error {
 }
 
 func (t *translator) ingresses() {
-	var ours []*netv1.Ingress
-	for _, ing := range t.objs.Ingresses {
-		if t.ours(ing) {
-			ours = append(ours, ing)
-		}
-	}
-	slices.SortFunc(ours, byAge)
+	ours := t.memo.ours(t)
 	var d defaultState
 	// Ingresses are merged in runs (chunks); a run of unchanged Ingresses
 	// in an unchanged world is replayed from the memo (chunks.go).
@@ -569,8 +593,8 @@ func (t *translator) ingresses() {
 			continue
 		}
 		rec := t.memo.startChunk(t, run)
-		for _, ing := range run {
-			t.oneIngress(ing, &d)
+		for _, e := range run {
+			t.oneIngress(e.ing, &d)
 		}
 		t.memo.storeChunk(t, rec)
 	}
@@ -637,7 +661,7 @@ func (t *translator) oneIngress(ing *netv1.Ingress, d *defaultState) {
 			continue
 		}
 		t.addRoute(r, ref, plugins)
-		t.res.routeStamps[len(t.res.routeStamps)-1] = routeStamp{g, svcName}
+		t.res.routeStamps.setLast(routeStamp{g, svcName})
 	}
 	if db := ing.Spec.DefaultBackend; db != nil && d.route == nil {
 		if db.Service == nil {
@@ -832,9 +856,9 @@ func (t *translator) addRoute(r config.Route, origin Ref, plugins []pluginUse) {
 	c := t.res.Config
 	// Route names must be unique; two Ingresses cannot collide (names
 	// carry namespace and name), one Ingress cannot either (grouping).
-	t.res.setOrigin("routes", len(c.Routes), origin)
+	t.res.setOrigin(kindRoutes, len(c.Routes), origin)
 	c.Routes = append(c.Routes, r)
-	t.res.routeStamps = append(t.res.routeStamps, routeStamp{})
+	t.res.routeStamps.add(routeStamp{})
 	for _, pu := range plugins {
 		p := t.plugin(pu)
 		p.Route = r.Name
@@ -1073,7 +1097,7 @@ func (t *translator) plugin(pu pluginUse) config.Plugin {
 
 func (t *translator) addPlugin(p config.Plugin, origin Ref) {
 	c := t.res.Config
-	t.res.setOrigin("plugins", len(c.Plugins), origin)
+	t.res.setOrigin(kindPlugins, len(c.Plugins), origin)
 	c.Plugins = append(c.Plugins, p)
 }
 
@@ -1159,10 +1183,10 @@ func (t *translator) backendOf(from Ref, ns string, b netv1.IngressServiceBacken
 	t.addService(bf.svc, svcRef)
 	t.addUpstream(bf.up, svcRef)
 	if t.memo != nil {
-		t.res.svcStamps[len(t.res.svcStamps)-1] = bf
+		t.res.svcStamps.setLast(bf)
 	}
 	for _, target := range bf.targets {
-		t.res.setOrigin("targets", len(t.res.Config.Targets), svcRef)
+		t.res.setOrigin(kindTargets, len(t.res.Config.Targets), svcRef)
 		t.res.Config.Targets = append(t.res.Config.Targets, target)
 	}
 	for _, pu := range plugins {
@@ -1196,14 +1220,14 @@ func (t *translator) backendPart(svcRef Ref, svc *corev1.Service, sp *corev1.Ser
 
 func (t *translator) addService(s config.Service, origin Ref) {
 	c := t.res.Config
-	t.res.setOrigin("services", len(c.Services), origin)
+	t.res.setOrigin(kindServices, len(c.Services), origin)
 	c.Services = append(c.Services, s)
-	t.res.svcStamps = append(t.res.svcStamps, nil)
+	t.res.svcStamps.add(nil)
 }
 
 func (t *translator) addUpstream(u config.Upstream, origin Ref) {
 	c := t.res.Config
-	t.res.setOrigin("upstreams", len(c.Upstreams), origin)
+	t.res.setOrigin(kindUpstreams, len(c.Upstreams), origin)
 	c.Upstreams = append(c.Upstreams, u)
 }
 
@@ -1468,7 +1492,7 @@ func (t *translator) tls(ref Ref, ing *netv1.Ingress) {
 		})
 		if ci < 0 {
 			ci = len(t.res.Config.Certificates)
-			t.res.setOrigin("certificates", ci, ref)
+			t.res.setOrigin(kindCertificates, ci, ref)
 			t.res.Config.Certificates = append(t.res.Config.Certificates, config.Certificate{
 				Cert: string(crt), Key: string(kb), Tags: []string{"k8s-secret:" + sanitize(sk)},
 			})
@@ -1637,7 +1661,7 @@ func (t *translator) consumers() {
 		if kc.Username != "" {
 			users[kc.Username] = ref
 		}
-		t.res.setOrigin("consumers", len(t.res.Config.Consumers), ref)
+		t.res.setOrigin(kindConsumers, len(t.res.Config.Consumers), ref)
 		t.res.Config.Consumers = append(t.res.Config.Consumers, c)
 		t.programmed[ref] = true
 		for _, pu := range plugins {
