@@ -57,6 +57,7 @@ type chunkRec struct {
 	pre     []backendUse
 	seen    map[string]bool
 	created []*backend // the backends the run created
+	cslots  []*beSlot  // and their slots
 	frags   []*ingFrag
 	bfs     []*backendFrag
 
@@ -65,17 +66,17 @@ type chunkRec struct {
 	start                          lengths
 	failures                       []Failure
 	ingresses                      []Ref
-	routes                         []config.Route
-	services                       []config.Service
-	upstreams                      []config.Upstream
-	targets                        []config.Target
+	routes                         []*config.Route
+	services                       []*config.Service
+	upstreams                      []*config.Upstream
+	targets                        []*config.Target
 	oRoutes, oSvcs, oUps, oTargets []Ref
 	routeStamps                    []routeStamp
 	svcStamps                      []*backendFrag
 }
 
 type backendUse struct {
-	name           string
+	slot           *beSlot
 	existed, faild bool
 }
 
@@ -106,8 +107,10 @@ func (m *memo) sameWorld(t *translator) bool {
 		return false
 	}
 	w := &m.world
+	// The table of backends only grows while runs are replayed (they
+	// hold its slots); past twice the services in use, start afresh.
 	same := w.set && w.class == t.opts.IngressClass && w.classOK == t.classIsOK && w.isDefault == t.isDefault &&
-		t.indexReused && len(t.opts.Excluded) == 0 &&
+		t.indexReused && len(t.opts.Excluded) == 0 && m.tab != nil && len(m.tab.slots) <= 2*m.sizes[1]+1024 &&
 		sameSet(t.objs.KongPlugins, w.plugins) && sameSet(t.objs.KongClusterPlugins, w.cplugins) &&
 		sameSet(t.objs.KongUpstreamPolicies, w.policySet)
 	if !same {
@@ -133,8 +136,9 @@ func (m *memo) replayChunk(t *translator, run []ordEnt) bool {
 			return false
 		}
 	}
+	tab := t.backends
 	for _, u := range r.pre {
-		be, ok := t.backends[u.name]
+		be, ok := tab.at(u.slot)
 		if ok != u.existed || ok && be.failed != u.faild {
 			return false
 		}
@@ -153,16 +157,10 @@ func (m *memo) replayChunk(t *translator, run []ordEnt) bool {
 	res.origins[kindTargets].share(r.oTargets)
 	res.routeStamps.share(r.routeStamps)
 	res.svcStamps.share(r.svcStamps)
-	for _, be := range r.created {
-		t.backends[be.svcName] = be
+	for i, be := range r.created {
+		tab.put(r.cslots[i], be)
 	}
-	r.gen = m.gen
-	for _, f := range r.frags {
-		f.gen = m.gen
-	}
-	for _, f := range r.bfs {
-		f.gen = m.gen
-	}
+	r.gen = m.gen // its parts are marked used when the memo is swept
 	m.hits += len(r.frags) + len(r.bfs)
 	m.replays++
 	return true
@@ -221,12 +219,14 @@ func (m *memo) storeChunk(t *translator, r *chunkRec) {
 	res.spans = append(res.spans, runSpan{rec: r, route: s.routes, svc: s.services})
 	for _, u := range r.pre {
 		if !u.existed {
-			r.created = append(r.created, t.backends[u.name])
+			be, _ := t.backends.at(u.slot)
+			r.created, r.cslots = append(r.created, be), append(r.cslots, u.slot)
 		}
 	}
 	r.seen = nil
 	r.gen = m.gen
 	m.chunks[r.key] = r
+	m.stored++
 }
 
 func (r *chunkRec) spoil() {
@@ -257,6 +257,58 @@ func (r *chunkRec) noteBackend(t *translator, name string) {
 		return
 	}
 	r.seen[name] = true
-	be, ok := t.backends[name]
-	r.pre = append(r.pre, backendUse{name: name, existed: ok, faild: ok && be.failed})
+	sl := t.backends.slot(name)
+	be, ok := t.backends.at(sl)
+	r.pre = append(r.pre, backendUse{slot: sl, existed: ok, faild: ok && be.failed})
+}
+
+// backendTab holds the backends a translation has created so far, by
+// config service name. With a memo it is kept between translations: a
+// name's slot stays the same object (recorded runs hold it), and a
+// backend exists in the translation whose generation its slot carries,
+// so a replayed run checks and creates its backends without hashing
+// their names.
+type backendTab struct {
+	gen   uint64
+	slots map[string]*beSlot
+}
+
+type beSlot struct {
+	be  *backend
+	gen uint64
+}
+
+func newBackendTab(gen uint64, size int) *backendTab {
+	return &backendTab{gen: gen, slots: make(map[string]*beSlot, size)}
+}
+
+// get returns the backend of name, if created in this translation.
+func (bt *backendTab) get(name string) (*backend, bool) {
+	sl := bt.slots[name]
+	if sl == nil {
+		return nil, false
+	}
+	return bt.at(sl)
+}
+
+func (bt *backendTab) at(sl *beSlot) (*backend, bool) {
+	if sl.gen != bt.gen {
+		return nil, false
+	}
+	return sl.be, true
+}
+
+// set creates the backend of name in this translation.
+func (bt *backendTab) set(name string, be *backend) { bt.put(bt.slot(name), be) }
+
+func (bt *backendTab) put(sl *beSlot, be *backend) { sl.be, sl.gen = be, bt.gen }
+
+// slot returns name's slot, made on first use.
+func (bt *backendTab) slot(name string) *beSlot {
+	sl := bt.slots[name]
+	if sl == nil {
+		sl = &beSlot{}
+		bt.slots[name] = sl
+	}
+	return sl
 }

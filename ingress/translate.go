@@ -217,7 +217,7 @@ type translator struct {
 	classIsOK bool // our IngressClass exists with our controller (or is absent)
 	isDefault bool
 
-	backends   map[string]*backend // config service name -> backend
+	backends   *backendTab // config service name -> backend
 	programmed map[Ref]bool
 	failedPl   map[Ref]string // KongPlugin refs that failed
 	instance   map[string]int // instance_name uses
@@ -256,7 +256,6 @@ func translate(objs *Objects, opts Options, m *memo) *Result {
 		plugins:    map[string]*KongPlugin{},
 		cplugins:   map[string]*KongPlugin{},
 		policies:   map[string]*KongUpstreamPolicy{},
-		backends:   make(map[string]*backend, m.size(1)),
 		programmed: map[Ref]bool{},
 		failedPl:   map[Ref]string{},
 		instance:   map[string]int{},
@@ -265,6 +264,7 @@ func translate(objs *Objects, opts Options, m *memo) *Result {
 	t.index()
 	t.ingressClass()
 	t.worldSame = t.memo.sameWorld(t)
+	t.backends = t.memo.backendTab(t.worldSame)
 	t.ingresses()
 	t.globalPlugins()
 	t.consumers()
@@ -656,7 +656,7 @@ func (t *translator) oneIngress(ing *netv1.Ingress, d *defaultState) {
 		}
 		r := g.route
 		r.Service = svcName
-		if !pluginsOK || t.backends[svcName].failed {
+		if be, _ := t.backends.get(svcName); !pluginsOK || be.failed {
 			t.fail(ref, "", ReasonWithheld, "route for %s %s withheld: %s", hostOrAny(g.host), strings.Join(g.paths, " "), withheldWhy(pluginsOK))
 			continue
 		}
@@ -669,7 +669,7 @@ func (t *translator) oneIngress(ing *netv1.Ingress, d *defaultState) {
 		} else if svcName, ok := t.backend(ref, ing.Namespace, *db.Service); ok {
 			r := t.route(ref, sanitize(ing.Namespace+"."+ing.Name+".default-backend"), svcName, ra)
 			r.Paths, r.PathType = []string{"/"}, "Prefix"
-			if pluginsOK && !t.backends[svcName].failed {
+			if be, _ := t.backends.get(svcName); pluginsOK && !be.failed {
 				d.route, d.origin, d.plugins = &r, ref, plugins
 			} else {
 				t.fail(ref, "spec.defaultBackend", ReasonWithheld, "default backend withheld: %s", withheldWhy(pluginsOK))
@@ -857,7 +857,7 @@ func (t *translator) addRoute(r config.Route, origin Ref, plugins []pluginUse) {
 	// Route names must be unique; two Ingresses cannot collide (names
 	// carry namespace and name), one Ingress cannot either (grouping).
 	t.res.setOrigin(kindRoutes, len(c.Routes), origin)
-	c.Routes = append(c.Routes, r)
+	c.Routes = append(c.Routes, &r)
 	t.res.routeStamps.add(routeStamp{})
 	for _, pu := range plugins {
 		p := t.plugin(pu)
@@ -1118,11 +1118,11 @@ func (t *translator) backendOf(from Ref, ns string, b netv1.IngressServiceBacken
 		t.fail(from, "", ReasonMissingObject, "backend Service %s/%s not found; its paths answer 503", ns, b.Name)
 		name := sanitize(fmt.Sprintf("%s.%s.%s", ns, b.Name, portString(b.Port)))
 		t.rec.noteBackend(t, name)
-		if _, done := t.backends[name]; !done {
+		if _, done := t.backends.get(name); !done {
 			up := name + ".svc"
-			t.backends[name] = &backend{svcName: name, upName: up, origin: svcRef}
-			t.addService(config.Service{Name: name, Host: up, Port: 80, Protocol: "http"}, from)
-			t.addUpstream(config.Upstream{Name: up}, from)
+			t.backends.set(name, &backend{svcName: name, upName: up, origin: svcRef})
+			t.addService(&config.Service{Name: name, Host: up, Port: 80, Protocol: "http"}, from)
+			t.addUpstream(&config.Upstream{Name: up}, from)
 		}
 		return name, true
 	}
@@ -1150,12 +1150,12 @@ func (t *translator) backendOf(from Ref, ns string, b netv1.IngressServiceBacken
 		return "", false
 	}
 	t.rec.noteBackend(t, name)
-	if _, done := t.backends[name]; done {
+	if _, done := t.backends.get(name); done {
 		return name, true
 	}
 	if reason, ok := t.opts.Excluded[svcRef]; ok {
 		t.fail(svcRef, "", ReasonRejected, "left out: %s", reason)
-		t.backends[name] = &backend{svcName: name, failed: true, origin: svcRef}
+		t.backends.set(name, &backend{svcName: name, failed: true, origin: svcRef})
 		return name, true
 	}
 	// The Service's own part (annotations, policy, targets) comes from
@@ -1172,7 +1172,7 @@ func (t *translator) backendOf(from Ref, ns string, b netv1.IngressServiceBacken
 	}
 	t.rec.noteBackendFrag(bf)
 	be := &backend{svcName: name, upName: bf.up.Name, origin: svcRef}
-	t.backends[name] = be
+	t.backends.set(name, be)
 	plugins, ok := t.resolvePlugins(svcRef, ns, bf.plugins)
 	if !ok {
 		be.failed = true
@@ -1180,14 +1180,16 @@ func (t *translator) backendOf(from Ref, ns string, b netv1.IngressServiceBacken
 	if be.failed {
 		return name, true
 	}
-	t.addService(bf.svc, svcRef)
-	t.addUpstream(bf.up, svcRef)
+	// The part's entities go into the configuration as they are: no one
+	// writes to an entity once made (the proxy normalizes copies).
+	t.addService(&bf.svc, svcRef)
+	t.addUpstream(&bf.up, svcRef)
 	if t.memo != nil {
 		t.res.svcStamps.setLast(bf)
 	}
-	for _, target := range bf.targets {
+	for i := range bf.targets {
 		t.res.setOrigin(kindTargets, len(t.res.Config.Targets), svcRef)
-		t.res.Config.Targets = append(t.res.Config.Targets, target)
+		t.res.Config.Targets = append(t.res.Config.Targets, &bf.targets[i])
 	}
 	for _, pu := range plugins {
 		p := t.plugin(pu)
@@ -1218,14 +1220,14 @@ func (t *translator) backendPart(svcRef Ref, svc *corev1.Service, sp *corev1.Ser
 	return bf
 }
 
-func (t *translator) addService(s config.Service, origin Ref) {
+func (t *translator) addService(s *config.Service, origin Ref) {
 	c := t.res.Config
 	t.res.setOrigin(kindServices, len(c.Services), origin)
 	c.Services = append(c.Services, s)
 	t.res.svcStamps.add(nil)
 }
 
-func (t *translator) addUpstream(u config.Upstream, origin Ref) {
+func (t *translator) addUpstream(u *config.Upstream, origin Ref) {
 	c := t.res.Config
 	t.res.setOrigin(kindUpstreams, len(c.Upstreams), origin)
 	c.Upstreams = append(c.Upstreams, u)
