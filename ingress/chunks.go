@@ -86,7 +86,7 @@ type lengths struct {
 
 func (t *translator) lengths() lengths {
 	c := t.res.Config
-	return lengths{len(t.res.Failures), len(t.res.Ingresses), len(c.Routes), len(c.Services), len(c.Upstreams), len(c.Targets),
+	return lengths{len(t.res.Failures), t.res.ingresses.len(), len(c.Routes), len(c.Services), len(c.Upstreams), len(c.Targets),
 		len(c.Plugins), len(c.Certificates), len(t.res.TLS)}
 }
 
@@ -132,7 +132,7 @@ func (m *memo) replayChunk(t *translator, run []ordEnt) bool {
 		return false
 	}
 	for i, e := range run {
-		if !sameIngress(r.ings[i], e.ing) {
+		if r.ings[i] != e.ing && !sameIngress(r.ings[i], e.ing) {
 			return false
 		}
 	}
@@ -146,7 +146,7 @@ func (m *memo) replayChunk(t *translator, run []ordEnt) bool {
 	res, c := t.res, t.res.Config
 	res.spans = append(res.spans, runSpan{rec: r, route: len(c.Routes), svc: len(c.Services)})
 	res.Failures = append(res.Failures, r.failures...)
-	res.Ingresses = append(res.Ingresses, r.ingresses...)
+	res.ingresses.share(r.ingresses)
 	c.Routes = append(c.Routes, r.routes...)
 	c.Services = append(c.Services, r.services...)
 	c.Upstreams = append(c.Upstreams, r.upstreams...)
@@ -204,7 +204,7 @@ func (m *memo) storeChunk(t *translator, r *chunkRec) {
 	}
 	res, c := t.res, t.res.Config
 	r.failures = slices.Clone(res.Failures[s.failures:])
-	r.ingresses = slices.Clone(res.Ingresses[s.ingresses:])
+	r.ingresses = res.ingresses.slice(s.ingresses, end.ingresses)
 	r.routes = slices.Clone(c.Routes[s.routes:])
 	r.services = slices.Clone(c.Services[s.services:])
 	r.upstreams = slices.Clone(c.Upstreams[s.upstreams:])

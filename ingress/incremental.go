@@ -301,7 +301,6 @@ func (m *memo) prealloc(res *Result) {
 	c.Services = make([]*config.Service, 0, m.sizes[1]+8)
 	c.Upstreams = make([]*config.Upstream, 0, m.sizes[2]+8)
 	c.Targets = make([]*config.Target, 0, m.sizes[3]+8)
-	res.Ingresses = make([]Ref, 0, m.sizes[4]+8)
 }
 
 // recordSizes remembers the sizes of res's lists for the next prealloc.
@@ -310,7 +309,7 @@ func (m *memo) recordSizes(res *Result) {
 		return
 	}
 	c := res.Config
-	m.sizes = [5]int{len(c.Routes), len(c.Services), len(c.Upstreams), len(c.Targets), len(res.Ingresses)}
+	m.sizes = [5]int{len(c.Routes), len(c.Services), len(c.Upstreams), len(c.Targets), res.ingresses.len()}
 	// Empty lists stay nil, as Translate leaves them.
 	if len(c.Routes) == 0 {
 		c.Routes = nil

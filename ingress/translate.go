@@ -119,9 +119,8 @@ type Result struct {
 	// KongConsumers that are in Config (others referenced but failed
 	// appear in Failures).
 	Programmed []Ref `json:"programmed,omitempty"`
-	// Ingresses are the Ingresses of Weir's class (status is written to
-	// these and only these).
-	Ingresses []Ref `json:"ingresses,omitempty"`
+	// ingresses are the Ingresses of Weir's class (Ingresses).
+	ingresses rope[Ref]
 	// TLS holds the certificate and key served for each TLS Secret
 	// ("namespace/name"), for the next translation's LastGoodTLS.
 	TLS map[string]TLSPair `json:"-"`
@@ -152,6 +151,24 @@ const (
 )
 
 var kindNames = [nKinds]string{"routes", "services", "upstreams", "targets", "plugins", "consumers", "certificates"}
+
+// Ingresses returns the Ingresses of Weir's class (status is written to
+// these and only these).
+func (r *Result) Ingresses() []Ref {
+	if r.ingresses.len() == 0 {
+		return nil
+	}
+	return r.ingresses.flat()
+}
+
+// MarshalJSON encodes a Result with its Ingresses.
+func (r *Result) MarshalJSON() ([]byte, error) {
+	type fields Result // without this method
+	return json.Marshal(struct {
+		*fields
+		Ingresses []Ref `json:"ingresses,omitempty"`
+	}{(*fields)(r), r.Ingresses()})
+}
 
 // Origin returns the object answerable for an entity of Config given by
 // its location ("routes[3]", "plugins[0]"), so an error from the runtime
@@ -616,7 +633,7 @@ type defaultState struct {
 // oneIngress translates one Ingress of Weir's class, in age order.
 func (t *translator) oneIngress(ing *netv1.Ingress, d *defaultState) {
 	ref := Ref{"Ingress", ing.Namespace, ing.Name}
-	t.res.Ingresses = append(t.res.Ingresses, ref)
+	t.res.ingresses.add(ref)
 	if reason, ok := t.opts.Excluded[ref]; ok {
 		t.fail(ref, "", ReasonRejected, "left out: %s", reason)
 		t.rec.spoil()
