@@ -267,9 +267,6 @@ func translate(objs *Objects, opts Options, m *memo) *Result {
 		opts:       opts,
 		objs:       objs,
 		res:        &Result{Config: &config.Config{FormatVersion: config.FormatVersion}, TLS: map[string]TLSPair{}},
-		services:   make(map[string]*corev1.Service, len(objs.Services)),
-		secrets:    map[string]*corev1.Secret{},
-		slices:     make(map[string][]*discoveryv1.EndpointSlice, len(objs.Services)),
 		plugins:    map[string]*KongPlugin{},
 		cplugins:   map[string]*KongPlugin{},
 		policies:   map[string]*KongUpstreamPolicy{},
@@ -303,6 +300,9 @@ func (t *translator) index() {
 		t.services, t.secrets, t.slices = t.memo.index.services, t.memo.index.secrets, t.memo.index.slices
 		t.indexReused = true
 	} else {
+		t.services = make(map[string]*corev1.Service, len(t.objs.Services))
+		t.secrets = map[string]*corev1.Secret{}
+		t.slices = make(map[string][]*discoveryv1.EndpointSlice, len(t.objs.Services))
 		for _, s := range t.objs.Services {
 			t.services[key(s.Namespace, s.Name)] = s
 		}
