@@ -431,6 +431,32 @@ func BenchmarkIncrementalTranslate10k(b *testing.B) {
 	}
 }
 
+// BenchmarkIncrementalSliceChange10k is BenchmarkIncrementalTranslate10k
+// for a change of one EndpointSlice (a pod became ready or not): the
+// parts of the other objects are reused, but no recorded run of
+// Ingresses is replayed (chunks.go), so the whole merge runs again.
+func BenchmarkIncrementalSliceChange10k(b *testing.B) {
+	u := &universe{objs: scaleObjects(10000), rng: rand.New(rand.NewPCG(1, 1))}
+	u.stampAll()
+	inc := NewIncremental()
+	opts := Options{IngressClass: "weir"}
+	inc.Translate(u.objs, opts)
+	i := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		i++
+		x := u.objs.EndpointSlices[0].DeepCopy()
+		ready := i%2 == 0
+		x.Endpoints[0].Conditions.Ready = &ready
+		u.stamp(x, false)
+		u.objs.EndpointSlices[0] = x
+		u.shuffle()
+		if res := inc.Translate(u.objs, opts); len(res.Config.Routes) != 20000 {
+			b.Fatalf("%d routes", len(res.Config.Routes))
+		}
+	}
+}
+
 // BenchmarkDeltaChange10k measures what one Ingress change costs the
 // controller and the proxy at 10,000 Ingresses on the incremental path:
 // Incremental.Translate, the changed-entity sets, and
