@@ -409,6 +409,19 @@ type routeGroup struct {
 	svc     *corev1.Service
 	sp      *corev1.ServicePort
 	svcName string
+	// out is the route last emitted for the group (route with Service
+	// set), shared by the configurations that have it.
+	out *config.Route
+}
+
+// routeFor returns the group's route for config service svcName.
+func (g *routeGroup) routeFor(svcName string) *config.Route {
+	if g.out == nil || g.out.Service != svcName {
+		r := g.route
+		r.Service = svcName
+		g.out = &r
+	}
+	return g.out
 }
 
 // routeAnn is the route-level annotations of an Ingress.
@@ -619,7 +632,7 @@ func (t *translator) ingresses() {
 	// The default backend goes last: with no host and Prefix "/" it ranks
 	// below every rule, and on ties the router keeps declaration order.
 	if defaultRoute != nil {
-		t.addRoute(*defaultRoute, defaultOrigin, defaultPlugins)
+		t.addRoute(defaultRoute, defaultOrigin, defaultPlugins)
 	}
 }
 
@@ -671,8 +684,7 @@ func (t *translator) oneIngress(ing *netv1.Ingress, d *defaultState) {
 		if !ok {
 			continue
 		}
-		r := g.route
-		r.Service = svcName
+		r := g.routeFor(svcName)
 		if be, _ := t.backends.get(svcName); !pluginsOK || be.failed {
 			t.fail(ref, "", ReasonWithheld, "route for %s %s withheld: %s", hostOrAny(g.host), strings.Join(g.paths, " "), withheldWhy(pluginsOK))
 			continue
@@ -869,12 +881,12 @@ func objectTags(ref Ref) []string {
 	return tags
 }
 
-func (t *translator) addRoute(r config.Route, origin Ref, plugins []pluginUse) {
+func (t *translator) addRoute(r *config.Route, origin Ref, plugins []pluginUse) {
 	c := t.res.Config
 	// Route names must be unique; two Ingresses cannot collide (names
 	// carry namespace and name), one Ingress cannot either (grouping).
 	t.res.setOrigin(kindRoutes, len(c.Routes), origin)
-	c.Routes = append(c.Routes, &r)
+	c.Routes = append(c.Routes, r)
 	t.res.routeStamps.add(routeStamp{})
 	for _, pu := range plugins {
 		p := t.plugin(pu)
