@@ -199,6 +199,10 @@ func (s *Server) applyDelta(cfg *config.Config, d ConfigDelta) bool {
 	if d.Base == nil || base != d.Base || cfg == base {
 		return false
 	}
+	if slices.Contains(cfg.Routes, nil) || slices.Contains(cfg.Services, nil) || slices.Contains(cfg.Upstreams, nil) ||
+		slices.Contains(cfg.Targets, nil) {
+		return false // Normalize makes zero entities of them
+	}
 	old := s.h.Snapshot()
 	if s.delta.snap != old {
 		s.delta = deltaState{snap: old}

@@ -308,6 +308,10 @@ func TestApplyConfigDeltaRejects(t *testing.T) {
 			c.Routes = append(c.Routes, c.Routes[0])
 			return ConfigDelta{}
 		}},
+		{name: "a nil route (an empty entity, not a panic)", wantErr: "routes[20]", mutate: func(c *config.Config) ConfigDelta {
+			c.Routes = append(c.Routes, nil)
+			return ConfigDelta{}
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := m.config()
