@@ -64,7 +64,7 @@ func buildKeep(cfg *config.Config, hash [32]byte, prev *proxy.Snapshot, log *slo
 		if keep.upstream(t.Upstream) {
 			continue // its balancer is kept whole
 		}
-		targets[t.Upstream] = append(targets[t.Upstream], t)
+		targets[t.Upstream] = append(targets[t.Upstream], *t)
 	}
 	// upstreams by name, for the services built here; built on first use
 	// (a delta rebuilding no service needs none of it).
@@ -73,7 +73,7 @@ func buildKeep(cfg *config.Config, hash [32]byte, prev *proxy.Snapshot, log *slo
 		if upstreams == nil {
 			upstreams = make(map[string]*config.Upstream, len(cfg.Upstreams))
 			for i := range cfg.Upstreams {
-				upstreams[cfg.Upstreams[i].Name] = &cfg.Upstreams[i]
+				upstreams[cfg.Upstreams[i].Name] = cfg.Upstreams[i]
 			}
 		}
 		return upstreams
@@ -90,7 +90,7 @@ func buildKeep(cfg *config.Config, hash [32]byte, prev *proxy.Snapshot, log *slo
 			s.Balancers[cfg.Upstreams[i].Name] = b
 			continue
 		}
-		u := cfg.Upstreams[i]
+		u := *cfg.Upstreams[i] // a copy: cfg's entities are never written to
 		u.Targets = targets[u.Name]
 		if u.ID != "" {
 			u.Targets = append(u.Targets, targets[u.ID]...)
@@ -118,7 +118,7 @@ func buildKeep(cfg *config.Config, hash [32]byte, prev *proxy.Snapshot, log *slo
 	}
 	s.Services = make([]*proxy.Service, 0, len(cfg.Services))
 	for i := range cfg.Services {
-		cs := &cfg.Services[i]
+		cs := cfg.Services[i]
 		svc := keep.service(i, cs, s.Balancers, prev)
 		if svc == nil {
 			if svc, err = buildService(cs, s.Balancers, upstreamsByName(), cfg); err != nil {
@@ -169,7 +169,7 @@ func buildKeep(cfg *config.Config, hash [32]byte, prev *proxy.Snapshot, log *slo
 		rroutes = make([]router.Route, 0, len(cfg.Routes))
 	}
 	for i := range cfg.Routes {
-		cr := &cfg.Routes[i]
+		cr := cfg.Routes[i]
 		svc, j := serviceOf(i, cr) // nil: a route without a service (Kong answers 503)
 		if keep != nil && keep.routeSvc != nil {
 			keep.routeSvc[i] = j
@@ -195,7 +195,7 @@ func buildKeep(cfg *config.Config, hash [32]byte, prev *proxy.Snapshot, log *slo
 		if errors.Is(err, router.ErrNoRoom) {
 			incremental, rroutes = false, make([]router.Route, len(cfg.Routes))
 			for i := range cfg.Routes {
-				rroutes[i] = routerRoute(&cfg.Routes[i], s.Routes[i].Name)
+				rroutes[i] = routerRoute(cfg.Routes[i], s.Routes[i].Name)
 			}
 		}
 	}

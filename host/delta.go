@@ -23,13 +23,14 @@ type ConfigDelta struct {
 	// its inputs); it is the snapshot's hash, reported by the admin API.
 	// A delta load skips the whole-document config.Hash.
 	Hash [32]byte
-	// Routes, Services and Upstreams name the entities that are new or
-	// may differ from Base's entity of the same name. The caller
-	// promises that every route, service and upstream it does not name
-	// equals Base's of that name, and that an upstream it does not name
-	// has the same targets. Everything else (plugins, consumers,
-	// certificates, the weir section, ...) is compared with Base by the
-	// server: when it differs, the load takes the full path.
+	// Routes, Services and Upstreams name the entities that may differ
+	// from Base's entity of the same name. The caller promises that
+	// every route, service and upstream it does not name equals Base's
+	// of that name, and that an upstream it does not name has the same
+	// targets; an entity Base does not have counts as changed, named or
+	// not. Everything else (plugins, consumers, certificates, the weir
+	// section, ...) is compared with Base by the server: when it
+	// differs, the load takes the full path.
 	Routes, Services, Upstreams map[string]bool
 }
 
@@ -154,8 +155,11 @@ func (k *keepSet) service(i int, cs *config.Service, balancers map[string]*upstr
 // (the server serves another configuration, something outside those
 // lists changed, or the check finds a problem) the load takes the full
 // ApplyConfig path, so an invalid configuration is rejected with the
-// same errors and never replaces the running one. cfg is normalized in
-// place and must not be used by the caller afterwards.
+// same errors and never replaces the running one. As with ApplyConfig,
+// cfg and its lists are the server's after the call, the entities they
+// pointed to stay the caller's and are never written to: unchanged ones
+// are replaced by Base's (normalized) entities, changed ones by
+// normalized copies.
 func (s *Server) ApplyConfigDelta(cfg *config.Config, d ConfigDelta) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -194,6 +198,10 @@ func (s *Server) applyDelta(cfg *config.Config, d ConfigDelta) bool {
 	base := s.cfg.Load()
 	if d.Base == nil || base != d.Base || cfg == base {
 		return false
+	}
+	if slices.Contains(cfg.Routes, nil) || slices.Contains(cfg.Services, nil) || slices.Contains(cfg.Upstreams, nil) ||
+		slices.Contains(cfg.Targets, nil) {
+		return false // Normalize makes zero entities of them
 	}
 	old := s.h.Snapshot()
 	if s.delta.snap != old {
@@ -249,7 +257,7 @@ func (s *Server) applyDelta(cfg *config.Config, d ConfigDelta) bool {
 		}
 	}
 	for i := range cfg.Upstreams {
-		u := &cfg.Upstreams[i]
+		u := cfg.Upstreams[i]
 		inBase := same[2]
 		if !inBase {
 			_, inBase = baseUps[u.Name]
@@ -257,7 +265,7 @@ func (s *Server) applyDelta(cfg *config.Config, d ConfigDelta) bool {
 		// (Every upstream of base has a balancer in old when names sit
 		// where base has them: the build made one for each.)
 		if isChanged(chg[2], d.Upstreams, i, u.Name) || !inBase || !same[2] && old.Balancers[u.Name] == nil {
-			sub.Upstreams = append(sub.Upstreams, *u)
+			sub.Upstreams = append(sub.Upstreams, u)
 			keep.changedUps[u.Name] = true
 		}
 	}
@@ -271,17 +279,17 @@ func (s *Server) applyDelta(cfg *config.Config, d ConfigDelta) bool {
 		}
 	} else {
 		for i := range cfg.Targets {
-			t := &cfg.Targets[i]
+			t := cfg.Targets[i]
 			if _, ok := ups[t.Upstream]; !ok {
 				return false // a target of no upstream: let Validate say so
 			}
 			if keep.changedUps[t.Upstream] {
-				sub.Targets = append(sub.Targets, *t)
+				sub.Targets = append(sub.Targets, t)
 			}
 		}
 	}
 	for i := range cfg.Services {
-		cs := &cfg.Services[i]
+		cs := cfg.Services[i]
 		inBase := same[1]
 		if !inBase {
 			_, inBase = s.delta.svcNames[cs.Name]
@@ -292,7 +300,7 @@ func (s *Server) applyDelta(cfg *config.Config, d ConfigDelta) bool {
 		}
 	}
 	for i := range cfg.Routes {
-		r := &cfg.Routes[i]
+		r := cfg.Routes[i]
 		inBase := same[0]
 		if !inBase {
 			_, inBase = s.delta.routeNames[r.Name]
@@ -301,7 +309,7 @@ func (s *Server) applyDelta(cfg *config.Config, d ConfigDelta) bool {
 			continue
 		}
 		keep.changedRoutes[r.Name] = true
-		sub.Routes = append(sub.Routes, *r)
+		sub.Routes = append(sub.Routes, r)
 		if j, ok := services[r.Service]; ok {
 			addService(j)
 		} else if r.Service != "" {
@@ -395,7 +403,7 @@ func (st *deltaState) index(cfg *config.Config) bool {
 
 // targetRuns maps each upstream to its run of targets (start, count);
 // false when an upstream's targets are not contiguous.
-func targetRuns(ts []config.Target) (map[string][2]int, bool) {
+func targetRuns(ts []*config.Target) (map[string][2]int, bool) {
 	runs := map[string][2]int{}
 	for i := 0; i < len(ts); {
 		j := i + 1
@@ -430,40 +438,40 @@ func (st *deltaState) normalize(cfg, base *config.Config, d ConfigDelta, same [3
 	tmp.Routes, tmp.Services, tmp.Upstreams, tmp.Targets = nil, nil, nil, nil
 	var ri, si, ui []int
 	for i := range cfg.Routes {
-		r := &cfg.Routes[i]
+		r := cfg.Routes[i]
 		if j, ok := baseIndex(0, i, r.Name, st.routeNames); ok && !isChanged(chg[0], d.Routes, i, r.Name) {
-			*r = base.Routes[j]
+			cfg.Routes[i] = base.Routes[j]
 			continue
 		}
 		if len(r.Plugins) > 0 {
 			return nil, false, false // nested entities: Normalize moves them
 		}
-		ri, tmp.Routes = append(ri, i), append(tmp.Routes, *r)
+		ri, tmp.Routes = append(ri, i), append(tmp.Routes, r)
 	}
 	for i := range cfg.Services {
-		sv := &cfg.Services[i]
+		sv := cfg.Services[i]
 		if j, ok := baseIndex(1, i, sv.Name, st.svcNames); ok && !isChanged(chg[1], d.Services, i, sv.Name) {
-			*sv = base.Services[j]
+			cfg.Services[i] = base.Services[j]
 			continue
 		}
 		if len(sv.Routes) > 0 || len(sv.Plugins) > 0 {
 			return nil, false, false
 		}
-		si, tmp.Services = append(si, i), append(tmp.Services, *sv)
+		si, tmp.Services = append(si, i), append(tmp.Services, sv)
 	}
 	for i := range cfg.Upstreams {
-		u := &cfg.Upstreams[i]
+		u := cfg.Upstreams[i]
 		if j, ok := baseIndex(2, i, u.Name, st.upNames); ok && !isChanged(chg[2], d.Upstreams, i, u.Name) {
-			*u = base.Upstreams[j]
+			cfg.Upstreams[i] = base.Upstreams[j]
 			continue
 		}
 		if len(u.Targets) > 0 {
 			return nil, false, false
 		}
-		ui, tmp.Upstreams = append(ui, i), append(tmp.Upstreams, *u)
+		ui, tmp.Upstreams = append(ui, i), append(tmp.Upstreams, u)
 	}
 	runs, sameRuns = st.targets, true
-	if len(cfg.Targets) != len(base.Targets) || !slices.EqualFunc(cfg.Targets, base.Targets, func(a, b config.Target) bool { return a.Upstream == b.Upstream }) {
+	if len(cfg.Targets) != len(base.Targets) || !slices.EqualFunc(cfg.Targets, base.Targets, func(a, b *config.Target) bool { return a.Upstream == b.Upstream }) {
 		sameRuns = false
 		if runs, ok = targetRuns(cfg.Targets); !ok {
 			return nil, false, false
@@ -556,11 +564,11 @@ func isChanged(chg []bool, set map[string]bool, i int, name string) bool {
 
 // namesLike is names for a list whose names may all sit where they sit
 // in base, whose index (known) is then reused.
-func namesLike[T any](list, base []T, name func(*T) string, known map[string]int) (m map[string]int, same, ok bool) {
+func namesLike[T any](list, base []*T, name func(*T) string, known map[string]int) (m map[string]int, same, ok bool) {
 	if known != nil && len(list) == len(base) {
 		same := true
 		for i := range list {
-			if name(&list[i]) != name(&base[i]) {
+			if list[i] != base[i] && name(list[i]) != name(base[i]) {
 				same = false
 				break
 			}
@@ -575,10 +583,10 @@ func namesLike[T any](list, base []T, name func(*T) string, known map[string]int
 
 // names indexes entities by name; false when a name is empty or
 // repeated (the full path's Validate reports it).
-func names[T any](list []T, name func(*T) string) (map[string]int, bool) {
+func names[T any](list []*T, name func(*T) string) (map[string]int, bool) {
 	m := make(map[string]int, len(list))
 	for i := range list {
-		n := name(&list[i])
+		n := name(list[i])
 		if n == "" {
 			return nil, false
 		}

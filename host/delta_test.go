@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -37,13 +38,13 @@ func (m *deltaModel) config() *config.Config {
 	f := false
 	for _, a := range m.apps {
 		id := strconv.Itoa(a)
-		c.Services = append(c.Services, config.Service{Name: "s" + id, Host: "u" + id, Port: 80, Protocol: "http", Path: m.svcPath[a]})
-		c.Upstreams = append(c.Upstreams, config.Upstream{Name: "u" + id})
-		c.Targets = append(c.Targets, config.Target{Upstream: "u" + id, Target: m.addrs[m.backend[a]]})
+		c.Services = append(c.Services, &config.Service{Name: "s" + id, Host: "u" + id, Port: 80, Protocol: "http", Path: m.svcPath[a]})
+		c.Upstreams = append(c.Upstreams, &config.Upstream{Name: "u" + id})
+		c.Targets = append(c.Targets, &config.Target{Upstream: "u" + id, Target: m.addrs[m.backend[a]]})
 	}
 	for _, a := range m.apps {
 		id := strconv.Itoa(a)
-		c.Routes = append(c.Routes, config.Route{Name: "r" + id, Service: "s" + id, Hosts: []string{"h" + id + ".test"},
+		c.Routes = append(c.Routes, &config.Route{Name: "r" + id, Service: "s" + id, Hosts: []string{"h" + id + ".test"},
 			Paths: []string{m.path[a]}, PathType: "Prefix", StripPath: &f, OneLabelWildcard: true})
 	}
 	return c
@@ -307,6 +308,10 @@ func TestApplyConfigDeltaRejects(t *testing.T) {
 			c.Routes = append(c.Routes, c.Routes[0])
 			return ConfigDelta{}
 		}},
+		{name: "a nil route (an empty entity, not a panic)", wantErr: "routes[20]", mutate: func(c *config.Config) ConfigDelta {
+			c.Routes = append(c.Routes, nil)
+			return ConfigDelta{}
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := m.config()
@@ -352,3 +357,113 @@ func TestApplyConfigDeltaRejects(t *testing.T) {
 }
 
 func pickOne[T any](rng *rand.Rand, s []T) T { return s[rng.IntN(len(s))] }
+
+// TestApplyConfigLeavesEntitiesAlone holds the server to what lets the
+// Kubernetes controller share unchanged entities between the
+// configurations it hands over: ApplyConfig and ApplyConfigDelta (full
+// and delta path) never write to a route, service, upstream or target
+// they are given. A reader keeps reading the given entities during the
+// loads, so under -race a write is reported even when it would write the
+// same value; after the loads every given entity still encodes as it did.
+func TestApplyConfigLeavesEntitiesAlone(t *testing.T) {
+	srv := deltaServer(t)
+	m := &deltaModel{path: map[int]string{}, svcPath: map[int]string{}, backend: map[int]int{}, addrs: backends(t, 2)}
+	for a := range 30 {
+		m.apps = append(m.apps, a)
+		m.path[a], m.backend[a] = "/", a%2
+	}
+	given := m.config() // the caller's entities, shared by every load below
+	share := func() *config.Config {
+		c := *given
+		c.Routes, c.Services = slices.Clone(given.Routes), slices.Clone(given.Services)
+		c.Upstreams, c.Targets = slices.Clone(given.Upstreams), slices.Clone(given.Targets)
+		return &c
+	}
+	var entities []any
+	for _, e := range given.Routes {
+		entities = append(entities, e)
+	}
+	for _, e := range given.Services {
+		entities = append(entities, e)
+	}
+	for _, e := range given.Upstreams {
+		entities = append(entities, e)
+	}
+	for _, e := range given.Targets {
+		entities = append(entities, e)
+	}
+	encode := func() []string {
+		var out []string
+		for _, e := range entities {
+			b, err := json.Marshal(e)
+			if err != nil {
+				panic(err)
+			}
+			out = append(out, string(b))
+		}
+		return out
+	}
+	want := encode()
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				encode()
+			}
+		}
+	}()
+
+	// Full path (no base), then deltas: a changed route and a changed
+	// service are new entities; everything else is the given ones.
+	cfg := share()
+	if err := srv.ApplyConfigDelta(cfg, ConfigDelta{Hash: [32]byte{1}}); err != nil {
+		t.Fatal(err)
+	}
+	base := cfg
+	cfg = share()
+	r := *cfg.Routes[3]
+	r.Paths = []string{"/changed"}
+	cfg.Routes[3] = &r
+	d := ConfigDelta{Base: base, Hash: [32]byte{2}, Routes: map[string]bool{r.Name: true}}
+	if err := srv.ApplyConfigDelta(cfg, d); err != nil {
+		t.Fatal(err)
+	}
+	if srv.Snapshot().Hash != d.Hash {
+		t.Fatal("the route change did not take the delta path")
+	}
+	base = cfg
+	cfg = share()
+	s := *cfg.Services[5]
+	s.Path = "/base"
+	cfg.Services[5] = &s
+	d = ConfigDelta{Base: base, Hash: [32]byte{3}, Services: map[string]bool{s.Name: true}, Routes: map[string]bool{r.Name: true}}
+	if err := srv.ApplyConfigDelta(cfg, d); err != nil {
+		t.Fatal(err)
+	}
+	if srv.Snapshot().Hash != d.Hash {
+		t.Fatal("the service change did not take the delta path")
+	}
+	cfg = share()
+	cfg.Routes = cfg.Routes[1:]
+	if err := srv.ApplyConfig(cfg); err != nil {
+		t.Fatal(err)
+	}
+	close(stop)
+	<-done
+	if got := encode(); !slices.Equal(got, want) {
+		for i := range got {
+			if got[i] != want[i] {
+				t.Errorf("a given entity was written to:\nbefore %s\nafter  %s", want[i], got[i])
+			}
+		}
+	}
+	for _, e := range srv.Config().Routes {
+		if slices.Contains(given.Routes, e) {
+			t.Fatalf("the configuration in service holds the caller's route %s itself, not a copy", e.Name)
+		}
+	}
+}

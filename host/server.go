@@ -225,8 +225,11 @@ func (s *Server) apply(raw []byte) error {
 
 // ApplyConfig is Apply for a configuration built in memory (the
 // Kubernetes translator): it skips decoding; normalize, validate, build
-// and swap are the same, and so is the outcome on error. cfg is
-// normalized in place and must not be used by the caller afterwards.
+// and swap are the same, and so is the outcome on error. cfg and its
+// lists are normalized in place (their entries replaced by normalized
+// copies) and must not be used by the caller afterwards; the routes,
+// services, upstreams and targets they pointed to are never written to
+// and stay the caller's, which may share them with later configurations.
 func (s *Server) ApplyConfig(cfg *config.Config) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

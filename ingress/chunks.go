@@ -1,7 +1,6 @@
 package ingress
 
 import (
-	"hash/fnv"
 	"slices"
 
 	netv1 "k8s.io/api/networking/v1"
@@ -38,16 +37,9 @@ const (
 )
 
 // chunkEnd returns the end of the run starting at ours[i].
-func chunkEnd(ours []*netv1.Ingress, i int) int {
+func chunkEnd(ours []ordEnt, i int) int {
 	for j := i; j < len(ours); j++ {
-		if j+1-i >= chunkMax {
-			return j + 1
-		}
-		h := fnv.New32a()
-		h.Write([]byte(ours[j].Namespace))
-		h.Write([]byte{'/'})
-		h.Write([]byte(ours[j].Name))
-		if h.Sum32()%chunkMean == 0 {
+		if j+1-i >= chunkMax || ours[j].cut {
 			return j + 1
 		}
 	}
@@ -58,12 +50,14 @@ func chunkEnd(ours []*netv1.Ingress, i int) int {
 type chunkRec struct {
 	ok   bool
 	gen  uint64
+	key  string // of the first Ingress
 	ings []*netv1.Ingress
 	// pre lists the backends the run used, in first-use order, with
 	// whether each existed when the run started.
 	pre     []backendUse
 	seen    map[string]bool
 	created []*backend // the backends the run created
+	cslots  []*beSlot  // and their slots
 	frags   []*ingFrag
 	bfs     []*backendFrag
 
@@ -72,17 +66,17 @@ type chunkRec struct {
 	start                          lengths
 	failures                       []Failure
 	ingresses                      []Ref
-	routes                         []config.Route
-	services                       []config.Service
-	upstreams                      []config.Upstream
-	targets                        []config.Target
+	routes                         []*config.Route
+	services                       []*config.Service
+	upstreams                      []*config.Upstream
+	targets                        []*config.Target
 	oRoutes, oSvcs, oUps, oTargets []Ref
 	routeStamps                    []routeStamp
 	svcStamps                      []*backendFrag
 }
 
 type backendUse struct {
-	name           string
+	slot           *beSlot
 	existed, faild bool
 }
 
@@ -92,7 +86,7 @@ type lengths struct {
 
 func (t *translator) lengths() lengths {
 	c := t.res.Config
-	return lengths{len(t.res.Failures), len(t.res.Ingresses), len(c.Routes), len(c.Services), len(c.Upstreams), len(c.Targets),
+	return lengths{len(t.res.Failures), t.res.ingresses.len(), len(c.Routes), len(c.Services), len(c.Upstreams), len(c.Targets),
 		len(c.Plugins), len(c.Certificates), len(t.res.TLS)}
 }
 
@@ -113,8 +107,10 @@ func (m *memo) sameWorld(t *translator) bool {
 		return false
 	}
 	w := &m.world
+	// The table of backends only grows while runs are replayed (they
+	// hold its slots); past twice the services in use, start afresh.
 	same := w.set && w.class == t.opts.IngressClass && w.classOK == t.classIsOK && w.isDefault == t.isDefault &&
-		t.indexReused && len(t.opts.Excluded) == 0 &&
+		t.indexReused && len(t.opts.Excluded) == 0 && m.tab != nil && len(m.tab.slots) <= 2*m.sizes[1]+1024 &&
 		sameSet(t.objs.KongPlugins, w.plugins) && sameSet(t.objs.KongClusterPlugins, w.cplugins) &&
 		sameSet(t.objs.KongUpstreamPolicies, w.policySet)
 	if !same {
@@ -127,63 +123,67 @@ func (m *memo) sameWorld(t *translator) bool {
 
 // replayChunk appends what run emitted last time, if it may; false means
 // the run must be merged.
-func (m *memo) replayChunk(t *translator, run []*netv1.Ingress) bool {
+func (m *memo) replayChunk(t *translator, run []ordEnt) bool {
 	if m == nil || !t.worldSame {
 		return false
 	}
-	r := m.chunks[key(run[0].Namespace, run[0].Name)]
-	if r == nil || !slices.EqualFunc(r.ings, run, sameIngress) {
+	r := m.chunks[run[0].key]
+	if r == nil || len(r.ings) != len(run) {
 		return false
 	}
+	for i, e := range run {
+		if r.ings[i] != e.ing && !sameIngress(r.ings[i], e.ing) {
+			return false
+		}
+	}
+	tab := t.backends
 	for _, u := range r.pre {
-		be, ok := t.backends[u.name]
+		be, ok := tab.at(u.slot)
 		if ok != u.existed || ok && be.failed != u.faild {
 			return false
 		}
 	}
 	res, c := t.res, t.res.Config
+	res.spans = append(res.spans, runSpan{rec: r, route: len(c.Routes), svc: len(c.Services)})
 	res.Failures = append(res.Failures, r.failures...)
-	res.Ingresses = append(res.Ingresses, r.ingresses...)
+	res.ingresses.share(r.ingresses)
 	c.Routes = append(c.Routes, r.routes...)
 	c.Services = append(c.Services, r.services...)
 	c.Upstreams = append(c.Upstreams, r.upstreams...)
 	c.Targets = append(c.Targets, r.targets...)
-	for _, o := range []struct {
-		kind string
-		refs []Ref
-	}{{"routes", r.oRoutes}, {"services", r.oSvcs}, {"upstreams", r.oUps}, {"targets", r.oTargets}} {
-		if len(o.refs) > 0 {
-			res.origins[o.kind] = append(res.origins[o.kind], o.refs...)
-		}
+	res.origins[kindRoutes].share(r.oRoutes)
+	res.origins[kindServices].share(r.oSvcs)
+	res.origins[kindUpstreams].share(r.oUps)
+	res.origins[kindTargets].share(r.oTargets)
+	res.routeStamps.share(r.routeStamps)
+	res.svcStamps.share(r.svcStamps)
+	for i, be := range r.created {
+		tab.put(r.cslots[i], be)
 	}
-	res.routeStamps = append(res.routeStamps, r.routeStamps...)
-	res.svcStamps = append(res.svcStamps, r.svcStamps...)
-	for _, be := range r.created {
-		t.backends[be.svcName] = be
-	}
-	r.gen = m.gen
-	for _, f := range r.frags {
-		f.gen = m.gen
-	}
-	for _, f := range r.bfs {
-		f.gen = m.gen
-	}
+	r.gen = m.gen // its parts are marked used when the memo is swept
 	m.hits += len(r.frags) + len(r.bfs)
 	m.replays++
 	return true
 }
 
 // startChunk starts recording a run that is merged (nil: no memo).
-func (m *memo) startChunk(t *translator, run []*netv1.Ingress) *chunkRec {
+func (m *memo) startChunk(t *translator, run []ordEnt) *chunkRec {
 	if m == nil {
 		return nil
 	}
-	r := &chunkRec{ok: len(t.opts.Excluded) == 0, ings: run, seen: map[string]bool{}, start: t.lengths()}
+	// The run's Ingresses are copied: the order they sit in changes.
+	ings := make([]*netv1.Ingress, len(run))
+	for i, e := range run {
+		ings[i] = e.ing
+	}
+	r := &chunkRec{ok: len(t.opts.Excluded) == 0, key: run[0].key, ings: ings, seen: map[string]bool{}, start: t.lengths()}
 	// Every origins list must be as long as its entity list for the
 	// recorded slices to line up.
 	c := t.res.Config
-	if len(t.res.origins["routes"]) != len(c.Routes) || len(t.res.origins["services"]) != len(c.Services) ||
-		len(t.res.origins["upstreams"]) != len(c.Upstreams) || len(t.res.origins["targets"]) != len(c.Targets) {
+	o := &t.res.origins
+	if o[kindRoutes].len() != len(c.Routes) || o[kindServices].len() != len(c.Services) ||
+		o[kindUpstreams].len() != len(c.Upstreams) || o[kindTargets].len() != len(c.Targets) ||
+		t.res.routeStamps.len() != len(c.Routes) || t.res.svcStamps.len() != len(c.Services) {
 		r.ok = false
 	}
 	t.rec = r
@@ -199,30 +199,34 @@ func (m *memo) storeChunk(t *translator, r *chunkRec) {
 	end := t.lengths()
 	s := r.start
 	if !r.ok || end.plugins != s.plugins || end.certs != s.certs || end.tls != s.tls {
-		delete(m.chunks, key(r.ings[0].Namespace, r.ings[0].Name))
+		delete(m.chunks, r.key)
 		return
 	}
 	res, c := t.res, t.res.Config
 	r.failures = slices.Clone(res.Failures[s.failures:])
-	r.ingresses = slices.Clone(res.Ingresses[s.ingresses:])
+	r.ingresses = res.ingresses.slice(s.ingresses, end.ingresses)
 	r.routes = slices.Clone(c.Routes[s.routes:])
 	r.services = slices.Clone(c.Services[s.services:])
 	r.upstreams = slices.Clone(c.Upstreams[s.upstreams:])
 	r.targets = slices.Clone(c.Targets[s.targets:])
-	r.oRoutes = slices.Clone(res.origins["routes"][s.routes:])
-	r.oSvcs = slices.Clone(res.origins["services"][s.services:])
-	r.oUps = slices.Clone(res.origins["upstreams"][s.upstreams:])
-	r.oTargets = slices.Clone(res.origins["targets"][s.targets:])
-	r.routeStamps = slices.Clone(res.routeStamps[s.routes:])
-	r.svcStamps = slices.Clone(res.svcStamps[s.services:])
+	o := &res.origins
+	r.oRoutes = o[kindRoutes].slice(s.routes, end.routes)
+	r.oSvcs = o[kindServices].slice(s.services, end.services)
+	r.oUps = o[kindUpstreams].slice(s.upstreams, end.upstreams)
+	r.oTargets = o[kindTargets].slice(s.targets, end.targets)
+	r.routeStamps = res.routeStamps.slice(s.routes, end.routes)
+	r.svcStamps = res.svcStamps.slice(s.services, end.services)
+	res.spans = append(res.spans, runSpan{rec: r, route: s.routes, svc: s.services})
 	for _, u := range r.pre {
 		if !u.existed {
-			r.created = append(r.created, t.backends[u.name])
+			be, _ := t.backends.at(u.slot)
+			r.created, r.cslots = append(r.created, be), append(r.cslots, u.slot)
 		}
 	}
 	r.seen = nil
 	r.gen = m.gen
-	m.chunks[key(r.ings[0].Namespace, r.ings[0].Name)] = r
+	m.chunks[r.key] = r
+	m.stored++
 }
 
 func (r *chunkRec) spoil() {
@@ -253,6 +257,58 @@ func (r *chunkRec) noteBackend(t *translator, name string) {
 		return
 	}
 	r.seen[name] = true
-	be, ok := t.backends[name]
-	r.pre = append(r.pre, backendUse{name: name, existed: ok, faild: ok && be.failed})
+	sl := t.backends.slot(name)
+	be, ok := t.backends.at(sl)
+	r.pre = append(r.pre, backendUse{slot: sl, existed: ok, faild: ok && be.failed})
+}
+
+// backendTab holds the backends a translation has created so far, by
+// config service name. With a memo it is kept between translations: a
+// name's slot stays the same object (recorded runs hold it), and a
+// backend exists in the translation whose generation its slot carries,
+// so a replayed run checks and creates its backends without hashing
+// their names.
+type backendTab struct {
+	gen   uint64
+	slots map[string]*beSlot
+}
+
+type beSlot struct {
+	be  *backend
+	gen uint64
+}
+
+func newBackendTab(gen uint64, size int) *backendTab {
+	return &backendTab{gen: gen, slots: make(map[string]*beSlot, size)}
+}
+
+// get returns the backend of name, if created in this translation.
+func (bt *backendTab) get(name string) (*backend, bool) {
+	sl := bt.slots[name]
+	if sl == nil {
+		return nil, false
+	}
+	return bt.at(sl)
+}
+
+func (bt *backendTab) at(sl *beSlot) (*backend, bool) {
+	if sl.gen != bt.gen {
+		return nil, false
+	}
+	return sl.be, true
+}
+
+// set creates the backend of name in this translation.
+func (bt *backendTab) set(name string, be *backend) { bt.put(bt.slot(name), be) }
+
+func (bt *backendTab) put(sl *beSlot, be *backend) { sl.be, sl.gen = be, bt.gen }
+
+// slot returns name's slot, made on first use.
+func (bt *backendTab) slot(name string) *beSlot {
+	sl := bt.slots[name]
+	if sl == nil {
+		sl = &beSlot{}
+		bt.slots[name] = sl
+	}
+	return sl
 }

@@ -843,7 +843,7 @@ func (c *Controller) addresses() []netv1.IngressLoadBalancerIngress {
 func (c *Controller) writeIngressStatus(ctx context.Context, res *Result, objs *Objects) {
 	want := c.addresses()
 	ours := map[Ref]bool{}
-	for _, r := range res.Ingresses {
+	for _, r := range res.Ingresses() {
 		ours[r] = true
 	}
 	for _, ing := range objs.Ingresses {

@@ -22,6 +22,13 @@ import (
 // result is always equal to Translate's for the same objects and
 // options; TestIncrementalEqualsFull holds it to that.
 //
+// The routes, services, upstreams and targets of a result are shared with
+// the memory and with earlier and later results (a replayed run of
+// Ingresses puts its recorded entities in as they are), so no one may
+// write to them; the proxy does not (host.Server.ApplyConfigDelta). Per
+// change, a translation allocates the entity lists (pointers) and the
+// parts of what changed, not 60,000 entities.
+//
 // Objects without a resourceVersion (built by hand rather than read from
 // the API server) are never taken from the memory. An Ingress counts as
 // unchanged when its UID, generation and annotations are (an update of
@@ -39,27 +46,61 @@ func NewIncremental() *Incremental {
 }
 
 // Translate translates objs as [Translate] does, reusing the parts of
-// unchanged objects. Parts of objects that were not used are forgotten.
+// unchanged objects. Parts of objects that are no longer used are
+// forgotten (in batches).
 func (in *Incremental) Translate(objs *Objects, opts Options) *Result {
-	in.m.gen++
-	in.m.hits, in.m.misses, in.m.replays = 0, 0, 0
-	res := translate(objs, opts, &in.m)
-	for k, f := range in.m.ingresses {
-		if f.gen != in.m.gen {
-			delete(in.m.ingresses, k)
-		}
-	}
-	for k, f := range in.m.backends {
-		if f.gen != in.m.gen {
-			delete(in.m.backends, k)
-		}
-	}
-	for k, r := range in.m.chunks {
-		if r.gen != in.m.gen {
-			delete(in.m.chunks, k)
-		}
+	m := &in.m
+	m.gen++
+	m.hits, m.misses, m.replays, m.stored = 0, 0, 0, 0
+	res := translate(objs, opts, m)
+	// What was not used is forgotten in batches: sweeping 20,000 parts
+	// per change would cost more than the change.
+	m.dirt += m.misses + m.stored + m.order.dropped
+	if m.dirt > (len(m.ingresses)+len(m.backends))/8+256 {
+		m.sweep()
 	}
 	return res
+}
+
+// sweep forgets the parts and recorded runs the last translation did not
+// use.
+func (m *memo) sweep() {
+	m.dirt = 0
+	for k, r := range m.chunks {
+		if r.gen != m.gen {
+			delete(m.chunks, k)
+			continue
+		}
+		for _, f := range r.frags {
+			f.gen = m.gen
+		}
+		for _, f := range r.bfs {
+			f.gen = m.gen
+		}
+	}
+	for k, f := range m.ingresses {
+		if f.gen != m.gen {
+			delete(m.ingresses, k)
+		}
+	}
+	for k, f := range m.backends {
+		if f.gen != m.gen {
+			delete(m.backends, k)
+		}
+	}
+}
+
+// backendTab returns the translation's table of backends: the memo's,
+// unless the world changed (then no recorded run refers to its slots).
+func (m *memo) backendTab(worldSame bool) *backendTab {
+	if m == nil {
+		return newBackendTab(1, 0)
+	}
+	if !worldSame || m.tab == nil {
+		m.tab = newBackendTab(m.gen, m.sizes[1])
+	}
+	m.tab.gen = m.gen
+	return m.tab
 }
 
 // Reused reports how many per-object parts the last Translate took from
@@ -71,10 +112,14 @@ type memo struct {
 	gen          uint64
 	hits, misses int
 	replays      int                     // runs of Ingresses replayed (chunks.go)
-	sizes        [4]int                  // routes, services, upstreams, targets last time
+	stored       int                     // runs of Ingresses recorded
+	dirt         int                     // parts and runs made since the last sweep
+	tab          *backendTab             // backends by name (chunks.go)
+	sizes        [5]int                  // routes, services, upstreams, targets, Ingresses last time
 	index        indexMemo               // Services, Secrets and EndpointSlices by key
 	world        world                   // the inputs recorded runs rely on
 	chunks       map[string]*chunkRec    // recorded runs, by first Ingress (namespace/name)
+	order        orderMemo               // the merge order of the last translation
 	ingresses    map[string]*ingFrag     // namespace/name
 	backends     map[string]*backendFrag // config service name
 }
@@ -236,8 +281,8 @@ func (t *translator) currentDeps(svc *corev1.Service, sp *corev1.ServicePort) ba
 	return d
 }
 
-// size is the length of list i (routes, services, upstreams, targets)
-// last time.
+// size is the length of list i (routes, services, upstreams, targets,
+// Ingresses) last time.
 func (m *memo) size(i int) int {
 	if m == nil {
 		return 0
@@ -252,15 +297,10 @@ func (m *memo) prealloc(res *Result) {
 		return
 	}
 	c := res.Config
-	c.Routes = make([]config.Route, 0, m.sizes[0]+8)
-	c.Services = make([]config.Service, 0, m.sizes[1]+8)
-	c.Upstreams = make([]config.Upstream, 0, m.sizes[2]+8)
-	c.Targets = make([]config.Target, 0, m.sizes[3]+8)
-	res.routeStamps = make([]routeStamp, 0, m.sizes[0]+8)
-	res.svcStamps = make([]*backendFrag, 0, m.sizes[1]+8)
-	for i, kind := range []string{"routes", "services", "upstreams", "targets"} {
-		res.origins[kind] = make([]Ref, 0, m.sizes[i]+8)
-	}
+	c.Routes = make([]*config.Route, 0, m.sizes[0]+8)
+	c.Services = make([]*config.Service, 0, m.sizes[1]+8)
+	c.Upstreams = make([]*config.Upstream, 0, m.sizes[2]+8)
+	c.Targets = make([]*config.Target, 0, m.sizes[3]+8)
 }
 
 // recordSizes remembers the sizes of res's lists for the next prealloc.
@@ -269,7 +309,7 @@ func (m *memo) recordSizes(res *Result) {
 		return
 	}
 	c := res.Config
-	m.sizes = [4]int{len(c.Routes), len(c.Services), len(c.Upstreams), len(c.Targets)}
+	m.sizes = [5]int{len(c.Routes), len(c.Services), len(c.Upstreams), len(c.Targets), res.ingresses.len()}
 	// Empty lists stay nil, as Translate leaves them.
 	if len(c.Routes) == 0 {
 		c.Routes = nil
@@ -282,11 +322,6 @@ func (m *memo) recordSizes(res *Result) {
 	}
 	if len(c.Targets) == 0 {
 		c.Targets = nil
-	}
-	for k, o := range res.origins {
-		if len(o) == 0 {
-			delete(res.origins, k)
-		}
 	}
 }
 

@@ -32,7 +32,7 @@ func resultJSON(t testing.TB, r *Result) []byte {
 		R       *Result
 		TLS     map[string]TLSPair
 		Origins map[string][]Ref
-	}{r, r.TLS, r.origins})
+	}{r, r.TLS, r.originMap()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -359,6 +359,9 @@ func TestIncrementalEqualsFull(t *testing.T) {
 				if !bytes.Equal(got, want) {
 					t.Fatalf("step %d (%s): incremental result differs from full translation\nincremental: %s\nfull:        %s", i, what, got, want)
 				}
+				if i%13 == 6 {
+					inc.m.sweep() // parts are forgotten in batches; force one
+				}
 				h, _ := inc.Reused()
 				totalHits += h
 				totalReplays += inc.m.replays
@@ -422,6 +425,32 @@ func BenchmarkIncrementalTranslate10k(b *testing.B) {
 		u.stamp(x, false)
 		u.objs.Ingresses[0] = x
 		u.shuffle() // informer listers return objects in map order
+		if res := inc.Translate(u.objs, opts); len(res.Config.Routes) != 20000 {
+			b.Fatalf("%d routes", len(res.Config.Routes))
+		}
+	}
+}
+
+// BenchmarkIncrementalSliceChange10k is BenchmarkIncrementalTranslate10k
+// for a change of one EndpointSlice (a pod became ready or not): the
+// parts of the other objects are reused, but no recorded run of
+// Ingresses is replayed (chunks.go), so the whole merge runs again.
+func BenchmarkIncrementalSliceChange10k(b *testing.B) {
+	u := &universe{objs: scaleObjects(10000), rng: rand.New(rand.NewPCG(1, 1))}
+	u.stampAll()
+	inc := NewIncremental()
+	opts := Options{IngressClass: "weir"}
+	inc.Translate(u.objs, opts)
+	i := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		i++
+		x := u.objs.EndpointSlices[0].DeepCopy()
+		ready := i%2 == 0
+		x.Endpoints[0].Conditions.Ready = &ready
+		u.stamp(x, false)
+		u.objs.EndpointSlices[0] = x
+		u.shuffle()
 		if res := inc.Translate(u.objs, opts); len(res.Config.Routes) != 20000 {
 			b.Fatalf("%d routes", len(res.Config.Routes))
 		}

@@ -21,6 +21,44 @@ type routeStamp struct {
 type stamps struct {
 	routes   map[string]routeStamp
 	services map[string]*backendFrag
+	// applied holds the runs of Ingresses (chunks.go) whose routes and
+	// services are in the configuration last applied: a run's recorded
+	// entities never change, so where a result has such a run its
+	// entities are unchanged, without looking at them one by one.
+	applied map[*chunkRec]bool
+}
+
+// runSpan is a run of Ingresses in a result: its record and where its
+// routes and services start.
+type runSpan struct {
+	rec        *chunkRec
+	route, svc int
+}
+
+// unapplied calls fn for the ranges [lo, hi) of res's routes (svc false)
+// or services (svc true) that are not in a run of st.applied, in order.
+func (st *stamps) unapplied(res *Result, svc bool, fn func(lo, hi int)) {
+	n := len(res.Config.Routes)
+	if svc {
+		n = len(res.Config.Services)
+	}
+	i := 0
+	for _, sp := range res.spans {
+		if !st.applied[sp.rec] {
+			continue
+		}
+		lo, size := sp.route, len(sp.rec.routes)
+		if svc {
+			lo, size = sp.svc, len(sp.rec.services)
+		}
+		if lo > i {
+			fn(i, lo)
+		}
+		i = max(i, lo+size)
+	}
+	if i < n {
+		fn(i, n)
+	}
 }
 
 // changed returns the names of the routes, services and upstreams of res
@@ -28,21 +66,23 @@ type stamps struct {
 func (st *stamps) changed(res *Result) (routes, services, upstreams map[string]bool) {
 	c := res.Config
 	routes, services, upstreams = map[string]bool{}, map[string]bool{}, map[string]bool{}
-	for i := range c.Routes {
-		n := c.Routes[i].Name
-		if i >= len(res.routeStamps) || res.routeStamps[i].g == nil || st.routes[n] != res.routeStamps[i] {
-			routes[n] = true
-		}
-	}
-	for i := range c.Services {
-		n := c.Services[i].Name
-		if i >= len(res.svcStamps) || res.svcStamps[i] == nil || st.services[n] != res.svcStamps[i] {
-			services[n] = true
-			if i < len(c.Upstreams) {
-				upstreams[c.Upstreams[i].Name] = true
+	st.unapplied(res, false, func(lo, hi int) {
+		res.routeStamps.each(lo, hi, func(i int, s routeStamp) {
+			if n := c.Routes[i].Name; s.g == nil || st.routes[n] != s {
+				routes[n] = true
 			}
-		}
-	}
+		})
+	})
+	st.unapplied(res, true, func(lo, hi int) {
+		res.svcStamps.each(lo, hi, func(i int, bf *backendFrag) {
+			if n := c.Services[i].Name; bf == nil || st.services[n] != bf {
+				services[n] = true
+				if i < len(c.Upstreams) {
+					upstreams[c.Upstreams[i].Name] = true
+				}
+			}
+		})
+	})
 	// Services and upstreams are added in pairs (same index); should that
 	// ever change, every upstream counts as changed.
 	if len(c.Upstreams) != len(c.Services) {
@@ -59,14 +99,22 @@ func (st *stamps) record(res *Result, routes, services map[string]bool) {
 		st.routes, st.services = map[string]routeStamp{}, map[string]*backendFrag{}
 	}
 	c := res.Config
-	for i := range c.Routes {
-		if n := c.Routes[i].Name; routes[n] && i < len(res.routeStamps) {
-			st.routes[n] = res.routeStamps[i]
-		}
-	}
-	for i := range c.Services {
-		if n := c.Services[i].Name; services[n] && i < len(res.svcStamps) {
-			st.services[n] = res.svcStamps[i]
-		}
+	st.unapplied(res, false, func(lo, hi int) {
+		res.routeStamps.each(lo, hi, func(i int, s routeStamp) {
+			if n := c.Routes[i].Name; routes[n] {
+				st.routes[n] = s
+			}
+		})
+	})
+	st.unapplied(res, true, func(lo, hi int) {
+		res.svcStamps.each(lo, hi, func(i int, bf *backendFrag) {
+			if n := c.Services[i].Name; services[n] {
+				st.services[n] = bf
+			}
+		})
+	})
+	st.applied = make(map[*chunkRec]bool, len(res.spans))
+	for _, sp := range res.spans {
+		st.applied[sp.rec] = true
 	}
 }

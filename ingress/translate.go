@@ -119,21 +119,55 @@ type Result struct {
 	// KongConsumers that are in Config (others referenced but failed
 	// appear in Failures).
 	Programmed []Ref `json:"programmed,omitempty"`
-	// Ingresses are the Ingresses of Weir's class (status is written to
-	// these and only these).
-	Ingresses []Ref `json:"ingresses,omitempty"`
+	// ingresses are the Ingresses of Weir's class (Ingresses).
+	ingresses rope[Ref]
 	// TLS holds the certificate and key served for each TLS Secret
 	// ("namespace/name"), for the next translation's LastGoodTLS.
 	TLS map[string]TLSPair `json:"-"`
-	// origins holds, per entity kind ("routes"), the object answerable
+	// origins holds, per entity kind (kindRoutes), the object answerable
 	// for each entity by index (the Ingress of a route, the KongPlugin of
 	// a plugin, the Service of an upstream); see Origin.
-	origins map[string][]Ref
+	origins [nKinds]rope[Ref]
 	// stamps identify, parallel to Config's routes, services and
 	// upstreams, the memoized parts each was made of (zero: made afresh);
 	// see stamps.go.
-	routeStamps []routeStamp
-	svcStamps   []*backendFrag
+	routeStamps rope[routeStamp]
+	svcStamps   rope[*backendFrag]
+	// spans are the runs of Ingresses replayed or recorded, where their
+	// routes and services start (stamps.go).
+	spans []runSpan
+}
+
+// Entity kinds, indexes of Result.origins.
+const (
+	kindRoutes = iota
+	kindServices
+	kindUpstreams
+	kindTargets
+	kindPlugins
+	kindConsumers
+	kindCertificates
+	nKinds
+)
+
+var kindNames = [nKinds]string{"routes", "services", "upstreams", "targets", "plugins", "consumers", "certificates"}
+
+// Ingresses returns the Ingresses of Weir's class (status is written to
+// these and only these).
+func (r *Result) Ingresses() []Ref {
+	if r.ingresses.len() == 0 {
+		return nil
+	}
+	return r.ingresses.flat()
+}
+
+// MarshalJSON encodes a Result with its Ingresses.
+func (r *Result) MarshalJSON() ([]byte, error) {
+	type fields Result // without this method
+	return json.Marshal(struct {
+		*fields
+		Ingresses []Ref `json:"ingresses,omitempty"`
+	}{(*fields)(r), r.Ingresses()})
 }
 
 // Origin returns the object answerable for an entity of Config given by
@@ -145,19 +179,32 @@ func (r *Result) Origin(entity string) (Ref, bool) {
 		return Ref{}, false
 	}
 	i, err := strconv.Atoi(strings.TrimSuffix(rest, "]"))
-	if err != nil || i < 0 || i >= len(r.origins[kind]) {
+	k := slices.Index(kindNames[:], kind)
+	if err != nil || k < 0 || i < 0 || i >= r.origins[k].len() {
 		return Ref{}, false
 	}
-	return r.origins[kind][i], true
+	return r.origins[k].at(i), true
 }
 
-func (r *Result) setOrigin(kind string, i int, ref Ref) {
-	o := r.origins[kind]
-	for len(o) <= i {
-		o = append(o, Ref{})
+// setOrigin records the origin of entity i of a kind, the next one.
+func (r *Result) setOrigin(kind, i int, ref Ref) {
+	o := &r.origins[kind]
+	for o.len() < i {
+		o.add(Ref{})
 	}
-	o[i] = ref
-	r.origins[kind] = o
+	o.add(ref)
+}
+
+// originMap is the origins by kind name, each in one slice (kinds
+// without entities left out).
+func (r *Result) originMap() map[string][]Ref {
+	m := map[string][]Ref{}
+	for k := range r.origins {
+		if r.origins[k].len() > 0 {
+			m[kindNames[k]] = r.origins[k].flat()
+		}
+	}
+	return m
 }
 
 // Reasons of Failures (Event reasons).
@@ -187,7 +234,7 @@ type translator struct {
 	classIsOK bool // our IngressClass exists with our controller (or is absent)
 	isDefault bool
 
-	backends   map[string]*backend // config service name -> backend
+	backends   *backendTab // config service name -> backend
 	programmed map[Ref]bool
 	failedPl   map[Ref]string // KongPlugin refs that failed
 	instance   map[string]int // instance_name uses
@@ -219,14 +266,10 @@ func translate(objs *Objects, opts Options, m *memo) *Result {
 		memo:       m,
 		opts:       opts,
 		objs:       objs,
-		res:        &Result{Config: &config.Config{FormatVersion: config.FormatVersion}, origins: map[string][]Ref{}, TLS: map[string]TLSPair{}},
-		services:   make(map[string]*corev1.Service, len(objs.Services)),
-		secrets:    map[string]*corev1.Secret{},
-		slices:     make(map[string][]*discoveryv1.EndpointSlice, len(objs.Services)),
+		res:        &Result{Config: &config.Config{FormatVersion: config.FormatVersion}, TLS: map[string]TLSPair{}},
 		plugins:    map[string]*KongPlugin{},
 		cplugins:   map[string]*KongPlugin{},
 		policies:   map[string]*KongUpstreamPolicy{},
-		backends:   make(map[string]*backend, m.size(1)),
 		programmed: map[Ref]bool{},
 		failedPl:   map[Ref]string{},
 		instance:   map[string]int{},
@@ -235,6 +278,7 @@ func translate(objs *Objects, opts Options, m *memo) *Result {
 	t.index()
 	t.ingressClass()
 	t.worldSame = t.memo.sameWorld(t)
+	t.backends = t.memo.backendTab(t.worldSame)
 	t.ingresses()
 	t.globalPlugins()
 	t.consumers()
@@ -256,6 +300,9 @@ func (t *translator) index() {
 		t.services, t.secrets, t.slices = t.memo.index.services, t.memo.index.secrets, t.memo.index.slices
 		t.indexReused = true
 	} else {
+		t.services = make(map[string]*corev1.Service, len(t.objs.Services))
+		t.secrets = map[string]*corev1.Secret{}
+		t.slices = make(map[string][]*discoveryv1.EndpointSlice, len(t.objs.Services))
 		for _, s := range t.objs.Services {
 			t.services[key(s.Namespace, s.Name)] = s
 		}
@@ -362,6 +409,19 @@ type routeGroup struct {
 	svc     *corev1.Service
 	sp      *corev1.ServicePort
 	svcName string
+	// out is the route last emitted for the group (route with Service
+	// set), shared by the configurations that have it.
+	out *config.Route
+}
+
+// routeFor returns the group's route for config service svcName.
+func (g *routeGroup) routeFor(svcName string) *config.Route {
+	if g.out == nil || g.out.Service != svcName {
+		r := g.route
+		r.Service = svcName
+		g.out = &r
+	}
+	return g.out
 }
 
 // routeAnn is the route-level annotations of an Ingress.
@@ -551,13 +611,7 @@ func checkHost(h string) error {
 }
 
 func (t *translator) ingresses() {
-	var ours []*netv1.Ingress
-	for _, ing := range t.objs.Ingresses {
-		if t.ours(ing) {
-			ours = append(ours, ing)
-		}
-	}
-	slices.SortFunc(ours, byAge)
+	ours := t.memo.ours(t)
 	var d defaultState
 	// Ingresses are merged in runs (chunks); a run of unchanged Ingresses
 	// in an unchanged world is replayed from the memo (chunks.go).
@@ -569,8 +623,8 @@ func (t *translator) ingresses() {
 			continue
 		}
 		rec := t.memo.startChunk(t, run)
-		for _, ing := range run {
-			t.oneIngress(ing, &d)
+		for _, e := range run {
+			t.oneIngress(e.ing, &d)
 		}
 		t.memo.storeChunk(t, rec)
 	}
@@ -578,7 +632,7 @@ func (t *translator) ingresses() {
 	// The default backend goes last: with no host and Prefix "/" it ranks
 	// below every rule, and on ties the router keeps declaration order.
 	if defaultRoute != nil {
-		t.addRoute(*defaultRoute, defaultOrigin, defaultPlugins)
+		t.addRoute(defaultRoute, defaultOrigin, defaultPlugins)
 	}
 }
 
@@ -592,7 +646,7 @@ type defaultState struct {
 // oneIngress translates one Ingress of Weir's class, in age order.
 func (t *translator) oneIngress(ing *netv1.Ingress, d *defaultState) {
 	ref := Ref{"Ingress", ing.Namespace, ing.Name}
-	t.res.Ingresses = append(t.res.Ingresses, ref)
+	t.res.ingresses.add(ref)
 	if reason, ok := t.opts.Excluded[ref]; ok {
 		t.fail(ref, "", ReasonRejected, "left out: %s", reason)
 		t.rec.spoil()
@@ -630,14 +684,13 @@ func (t *translator) oneIngress(ing *netv1.Ingress, d *defaultState) {
 		if !ok {
 			continue
 		}
-		r := g.route
-		r.Service = svcName
-		if !pluginsOK || t.backends[svcName].failed {
+		r := g.routeFor(svcName)
+		if be, _ := t.backends.get(svcName); !pluginsOK || be.failed {
 			t.fail(ref, "", ReasonWithheld, "route for %s %s withheld: %s", hostOrAny(g.host), strings.Join(g.paths, " "), withheldWhy(pluginsOK))
 			continue
 		}
 		t.addRoute(r, ref, plugins)
-		t.res.routeStamps[len(t.res.routeStamps)-1] = routeStamp{g, svcName}
+		t.res.routeStamps.setLast(routeStamp{g, svcName})
 	}
 	if db := ing.Spec.DefaultBackend; db != nil && d.route == nil {
 		if db.Service == nil {
@@ -645,7 +698,7 @@ func (t *translator) oneIngress(ing *netv1.Ingress, d *defaultState) {
 		} else if svcName, ok := t.backend(ref, ing.Namespace, *db.Service); ok {
 			r := t.route(ref, sanitize(ing.Namespace+"."+ing.Name+".default-backend"), svcName, ra)
 			r.Paths, r.PathType = []string{"/"}, "Prefix"
-			if pluginsOK && !t.backends[svcName].failed {
+			if be, _ := t.backends.get(svcName); pluginsOK && !be.failed {
 				d.route, d.origin, d.plugins = &r, ref, plugins
 			} else {
 				t.fail(ref, "spec.defaultBackend", ReasonWithheld, "default backend withheld: %s", withheldWhy(pluginsOK))
@@ -828,13 +881,13 @@ func objectTags(ref Ref) []string {
 	return tags
 }
 
-func (t *translator) addRoute(r config.Route, origin Ref, plugins []pluginUse) {
+func (t *translator) addRoute(r *config.Route, origin Ref, plugins []pluginUse) {
 	c := t.res.Config
 	// Route names must be unique; two Ingresses cannot collide (names
 	// carry namespace and name), one Ingress cannot either (grouping).
-	t.res.setOrigin("routes", len(c.Routes), origin)
+	t.res.setOrigin(kindRoutes, len(c.Routes), origin)
 	c.Routes = append(c.Routes, r)
-	t.res.routeStamps = append(t.res.routeStamps, routeStamp{})
+	t.res.routeStamps.add(routeStamp{})
 	for _, pu := range plugins {
 		p := t.plugin(pu)
 		p.Route = r.Name
@@ -1073,7 +1126,7 @@ func (t *translator) plugin(pu pluginUse) config.Plugin {
 
 func (t *translator) addPlugin(p config.Plugin, origin Ref) {
 	c := t.res.Config
-	t.res.setOrigin("plugins", len(c.Plugins), origin)
+	t.res.setOrigin(kindPlugins, len(c.Plugins), origin)
 	c.Plugins = append(c.Plugins, p)
 }
 
@@ -1094,11 +1147,11 @@ func (t *translator) backendOf(from Ref, ns string, b netv1.IngressServiceBacken
 		t.fail(from, "", ReasonMissingObject, "backend Service %s/%s not found; its paths answer 503", ns, b.Name)
 		name := sanitize(fmt.Sprintf("%s.%s.%s", ns, b.Name, portString(b.Port)))
 		t.rec.noteBackend(t, name)
-		if _, done := t.backends[name]; !done {
+		if _, done := t.backends.get(name); !done {
 			up := name + ".svc"
-			t.backends[name] = &backend{svcName: name, upName: up, origin: svcRef}
-			t.addService(config.Service{Name: name, Host: up, Port: 80, Protocol: "http"}, from)
-			t.addUpstream(config.Upstream{Name: up}, from)
+			t.backends.set(name, &backend{svcName: name, upName: up, origin: svcRef})
+			t.addService(&config.Service{Name: name, Host: up, Port: 80, Protocol: "http"}, from)
+			t.addUpstream(&config.Upstream{Name: up}, from)
 		}
 		return name, true
 	}
@@ -1126,12 +1179,12 @@ func (t *translator) backendOf(from Ref, ns string, b netv1.IngressServiceBacken
 		return "", false
 	}
 	t.rec.noteBackend(t, name)
-	if _, done := t.backends[name]; done {
+	if _, done := t.backends.get(name); done {
 		return name, true
 	}
 	if reason, ok := t.opts.Excluded[svcRef]; ok {
 		t.fail(svcRef, "", ReasonRejected, "left out: %s", reason)
-		t.backends[name] = &backend{svcName: name, failed: true, origin: svcRef}
+		t.backends.set(name, &backend{svcName: name, failed: true, origin: svcRef})
 		return name, true
 	}
 	// The Service's own part (annotations, policy, targets) comes from
@@ -1148,7 +1201,7 @@ func (t *translator) backendOf(from Ref, ns string, b netv1.IngressServiceBacken
 	}
 	t.rec.noteBackendFrag(bf)
 	be := &backend{svcName: name, upName: bf.up.Name, origin: svcRef}
-	t.backends[name] = be
+	t.backends.set(name, be)
 	plugins, ok := t.resolvePlugins(svcRef, ns, bf.plugins)
 	if !ok {
 		be.failed = true
@@ -1156,14 +1209,16 @@ func (t *translator) backendOf(from Ref, ns string, b netv1.IngressServiceBacken
 	if be.failed {
 		return name, true
 	}
-	t.addService(bf.svc, svcRef)
-	t.addUpstream(bf.up, svcRef)
+	// The part's entities go into the configuration as they are: no one
+	// writes to an entity once made (the proxy normalizes copies).
+	t.addService(&bf.svc, svcRef)
+	t.addUpstream(&bf.up, svcRef)
 	if t.memo != nil {
-		t.res.svcStamps[len(t.res.svcStamps)-1] = bf
+		t.res.svcStamps.setLast(bf)
 	}
-	for _, target := range bf.targets {
-		t.res.setOrigin("targets", len(t.res.Config.Targets), svcRef)
-		t.res.Config.Targets = append(t.res.Config.Targets, target)
+	for i := range bf.targets {
+		t.res.setOrigin(kindTargets, len(t.res.Config.Targets), svcRef)
+		t.res.Config.Targets = append(t.res.Config.Targets, &bf.targets[i])
 	}
 	for _, pu := range plugins {
 		p := t.plugin(pu)
@@ -1194,16 +1249,16 @@ func (t *translator) backendPart(svcRef Ref, svc *corev1.Service, sp *corev1.Ser
 	return bf
 }
 
-func (t *translator) addService(s config.Service, origin Ref) {
+func (t *translator) addService(s *config.Service, origin Ref) {
 	c := t.res.Config
-	t.res.setOrigin("services", len(c.Services), origin)
+	t.res.setOrigin(kindServices, len(c.Services), origin)
 	c.Services = append(c.Services, s)
-	t.res.svcStamps = append(t.res.svcStamps, nil)
+	t.res.svcStamps.add(nil)
 }
 
-func (t *translator) addUpstream(u config.Upstream, origin Ref) {
+func (t *translator) addUpstream(u *config.Upstream, origin Ref) {
 	c := t.res.Config
-	t.res.setOrigin("upstreams", len(c.Upstreams), origin)
+	t.res.setOrigin(kindUpstreams, len(c.Upstreams), origin)
 	c.Upstreams = append(c.Upstreams, u)
 }
 
@@ -1468,7 +1523,7 @@ func (t *translator) tls(ref Ref, ing *netv1.Ingress) {
 		})
 		if ci < 0 {
 			ci = len(t.res.Config.Certificates)
-			t.res.setOrigin("certificates", ci, ref)
+			t.res.setOrigin(kindCertificates, ci, ref)
 			t.res.Config.Certificates = append(t.res.Config.Certificates, config.Certificate{
 				Cert: string(crt), Key: string(kb), Tags: []string{"k8s-secret:" + sanitize(sk)},
 			})
@@ -1637,7 +1692,7 @@ func (t *translator) consumers() {
 		if kc.Username != "" {
 			users[kc.Username] = ref
 		}
-		t.res.setOrigin("consumers", len(t.res.Config.Consumers), ref)
+		t.res.setOrigin(kindConsumers, len(t.res.Config.Consumers), ref)
 		t.res.Config.Consumers = append(t.res.Config.Consumers, c)
 		t.programmed[ref] = true
 		for _, pu := range plugins {

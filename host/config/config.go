@@ -31,10 +31,17 @@ type Config struct {
 
 	Weir Weir `json:"weir,omitzero"`
 
-	Services     []Service     `json:"services,omitempty"`
-	Routes       []Route       `json:"routes,omitempty"`
-	Upstreams    []Upstream    `json:"upstreams,omitempty"`
-	Targets      []Target      `json:"targets,omitempty"`
+	// Routes, services, upstreams and targets are held by pointer so that
+	// a caller can share the unchanged ones between the configurations it
+	// hands over (the Kubernetes controller, 10,000s of them): Normalize
+	// works on copies and nothing in Weir writes to an entity it was
+	// given (TestNormalizeLeavesEntitiesAlone,
+	// TestApplyConfigLeavesEntitiesAlone). A nil entry is an entity with
+	// every field zero.
+	Services     []*Service    `json:"services,omitempty"`
+	Routes       []*Route      `json:"routes,omitempty"`
+	Upstreams    []*Upstream   `json:"upstreams,omitempty"`
+	Targets      []*Target     `json:"targets,omitempty"`
 	Plugins      []Plugin      `json:"plugins,omitempty"`
 	Consumers    []Consumer    `json:"consumers,omitempty"`
 	Certificates []Certificate `json:"certificates,omitempty"`

@@ -79,24 +79,51 @@ func (c *Config) canonicalCopy() (*Config, error) {
 		}
 		return out
 	}
+	// Top-level entities are shared with c: a copy is made of those that
+	// change.
+	topRoutes := func(rs []*Route) []*Route {
+		if !slices.ContainsFunc(rs, func(r *Route) bool { return r != nil && len(r.Plugins) > 0 }) {
+			return rs
+		}
+		out := make([]*Route, len(rs))
+		for i, r := range rs {
+			if r != nil && len(r.Plugins) > 0 {
+				cr := *r
+				cr.Plugins = plugins(r.Plugins)
+				r = &cr
+			}
+			out[i] = r
+		}
+		return out
+	}
 	cp.Info = raw(c.Info)
 	cp.CACertificates = raws(c.CACertificates)
-	if slices.ContainsFunc(c.Services, func(s Service) bool {
-		return len(s.ClientCertificate) > 0 || len(s.Plugins) > 0 || len(s.Routes) > 0
-	}) {
-		cp.Services = make([]Service, len(c.Services))
+	svcOpaque := func(s *Service) bool {
+		return s != nil && (len(s.ClientCertificate) > 0 || len(s.Plugins) > 0 || len(s.Routes) > 0)
+	}
+	if slices.ContainsFunc(c.Services, svcOpaque) {
+		cp.Services = make([]*Service, len(c.Services))
 		for i, s := range c.Services {
-			s.ClientCertificate = raw(s.ClientCertificate)
-			s.Plugins = plugins(s.Plugins)
-			s.Routes = routes(s.Routes)
+			if svcOpaque(s) {
+				cs := *s
+				cs.ClientCertificate = raw(s.ClientCertificate)
+				cs.Plugins = plugins(s.Plugins)
+				cs.Routes = routes(s.Routes)
+				s = &cs
+			}
 			cp.Services[i] = s
 		}
 	}
-	cp.Routes = routes(c.Routes)
-	if slices.ContainsFunc(c.Upstreams, func(u Upstream) bool { return len(u.ClientCertificate) > 0 }) {
-		cp.Upstreams = make([]Upstream, len(c.Upstreams))
+	cp.Routes = topRoutes(c.Routes)
+	upOpaque := func(u *Upstream) bool { return u != nil && len(u.ClientCertificate) > 0 }
+	if slices.ContainsFunc(c.Upstreams, upOpaque) {
+		cp.Upstreams = make([]*Upstream, len(c.Upstreams))
 		for i, u := range c.Upstreams {
-			u.ClientCertificate = raw(u.ClientCertificate)
+			if upOpaque(u) {
+				cu := *u
+				cu.ClientCertificate = raw(u.ClientCertificate)
+				u = &cu
+			}
 			cp.Upstreams[i] = u
 		}
 	}

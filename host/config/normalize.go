@@ -85,7 +85,7 @@ func (c *Config) Normalize() error {
 	var movedFrom []string
 
 	for i := range c.Services {
-		s := &c.Services[i]
+		s := own(&c.Services[i])
 		at := c.origin(index("services", i))
 		rep := errs.entity(at, serviceLabel(s))
 		s.normalize(rep)
@@ -102,7 +102,7 @@ func (c *Config) Normalize() error {
 			}
 			r.Service = ref
 			c.origins[index("routes", len(c.Routes))] = from
-			c.Routes = append(c.Routes, r)
+			c.Routes = append(c.Routes, &r)
 		}
 		for j := range s.Plugins {
 			p := s.Plugins[j]
@@ -118,7 +118,7 @@ func (c *Config) Normalize() error {
 	}
 
 	for i := range c.Routes {
-		r := &c.Routes[i]
+		r := own(&c.Routes[i])
 		at := c.origin(index("routes", i))
 		r.normalize(legacy)
 		if len(r.Plugins) == 0 {
@@ -167,7 +167,7 @@ func (c *Config) Normalize() error {
 	}
 
 	for i := range c.Upstreams {
-		u := &c.Upstreams[i]
+		u := own(&c.Upstreams[i])
 		u.normalize()
 		if len(u.Targets) == 0 {
 			continue
@@ -183,15 +183,29 @@ func (c *Config) Normalize() error {
 			}
 			t.Upstream = ref
 			c.origins[index("targets", len(c.Targets))] = from
-			c.Targets = append(c.Targets, t)
+			c.Targets = append(c.Targets, &t)
 		}
 		u.Targets = nil
 	}
 	for i := range c.Targets {
-		c.Targets[i].normalize()
+		own(&c.Targets[i]).normalize()
 	}
 
 	return errs.errs.err()
+}
+
+// own replaces the entity *p points to by a copy (a zero entity for nil)
+// and returns the copy. Normalize never writes to an entity it was given:
+// callers (the Kubernetes controller) share unchanged entities between
+// the configurations they hand over, and a configuration in service is
+// read without locks (ApplyConfigDelta; TestNormalizeLeavesEntitiesAlone).
+func own[T any](p **T) *T {
+	var c T
+	if *p != nil {
+		c = **p
+	}
+	*p = &c
+	return &c
 }
 
 // origin returns where the entity now at path was declared.
@@ -384,8 +398,12 @@ func (r *Route) normalize(legacy bool) {
 		r.ResponseBuffering = ptr(true)
 	}
 	if legacy {
+		cloned := false // the list may be shared with the caller's
 		for i, p := range r.Paths {
 			if !strings.HasPrefix(p, "~") && strings.Trim(p, legacyPlainPathChars) != "" {
+				if !cloned {
+					r.Paths, cloned = slices.Clone(r.Paths), true
+				}
 				r.Paths[i] = "~" + p
 			}
 		}

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/json"
 	"reflect"
 	"slices"
 	"strings"
@@ -531,7 +532,7 @@ func TestNormalizeTargets(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := &Config{Targets: []Target{{Target: tt.target, Upstream: "u"}}}
+			c := &Config{Targets: []*Target{{Target: tt.target, Upstream: "u"}}}
 			if err := c.Normalize(); err != nil {
 				t.Fatal(err)
 			}
@@ -570,7 +571,7 @@ func TestNormalizeLegacyFormat(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := &Config{FormatVersion: tt.version, Routes: []Route{{Paths: slices.Clone(tt.paths)}}}
+			c := &Config{FormatVersion: tt.version, Routes: []*Route{{Paths: slices.Clone(tt.paths)}}}
 			if err := c.Normalize(); err != nil {
 				t.Fatal(err)
 			}
@@ -624,5 +625,78 @@ services:
 				t.Error("a second Normalize changed routes or origins")
 			}
 		})
+	}
+}
+
+// TestNormalizeLeavesEntitiesAlone: Normalize works on copies of the
+// routes, services, upstreams and targets it is given and never writes to
+// the entities themselves (nor to the lists they hold, such as a legacy
+// document's route paths): a caller may share entities between the
+// configurations it hands to the proxy (the Kubernetes controller does).
+func TestNormalizeLeavesEntitiesAlone(t *testing.T) {
+	for _, doc := range []string{validBase, `
+_format_version: "1.1"
+services:
+- name: s
+  url: https://example.com:8443/base
+  routes:
+  - name: nested
+    paths: [/a.b, /c+d]
+  plugins:
+  - name: key-auth
+routes:
+- name: top
+  service: s
+  paths: ["/x(y)"]
+  plugins:
+  - name: cors
+upstreams:
+- name: u
+  targets:
+  - target: 10.0.0.1
+targets:
+- target: "[::1]"
+  upstream: u
+`} {
+		c, err := Parse([]byte(doc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		enc := func(v any) string {
+			b, err := json.Marshal(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return string(b)
+		}
+		type kept struct {
+			ptr  any
+			json string
+		}
+		var given []kept
+		for _, s := range c.Services {
+			given = append(given, kept{s, enc(s)})
+		}
+		for _, r := range c.Routes {
+			given = append(given, kept{r, enc(r)})
+		}
+		for _, u := range c.Upstreams {
+			given = append(given, kept{u, enc(u)})
+		}
+		for _, tg := range c.Targets {
+			given = append(given, kept{tg, enc(tg)})
+		}
+		before := enc(c)
+		if err := c.Normalize(); err != nil {
+			t.Fatal(err)
+		}
+		if enc(c) == before {
+			t.Fatal("Normalize changed nothing: the test proves nothing")
+		}
+		for _, k := range given {
+			if got := enc(k.ptr); got != k.json {
+				t.Errorf("an entity given to Normalize was written to:\nbefore %s\nafter  %s", k.json, got)
+			}
+		}
 	}
 }

@@ -98,7 +98,22 @@ func Parse(data []byte) (*Config, error) {
 	if err := d.Decode(&cfg); err != nil {
 		return nil, fmt.Errorf("decoding configuration: %w", err)
 	}
+	// A null entry is an entity with every field zero, as the document
+	// says (and as it decoded before entities were held by pointer).
+	noNil(cfg.Services)
+	noNil(cfg.Routes)
+	noNil(cfg.Upstreams)
+	noNil(cfg.Targets)
 	return &cfg, nil
+}
+
+// noNil replaces nil entries of list by zero entities.
+func noNil[T any](list []*T) {
+	for i := range list {
+		if list[i] == nil {
+			list[i] = new(T)
+		}
+	}
 }
 
 // toJSON returns data as JSON: as is when it is a JSON object, else

@@ -94,7 +94,7 @@ func (v *validator) tls() {
 		v.acme(a)
 	}
 	for i := range v.c.Routes {
-		r := &v.c.Routes[i]
+		r := v.c.Routes[i]
 		if !r.ACME {
 			continue
 		}

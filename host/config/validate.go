@@ -134,15 +134,15 @@ func (v *validator) buildTables() {
 	c := v.c
 	v.svcs, v.rts, v.ups, v.cons = newTable(), newTable(), newTable(), newTable()
 	for i := range c.Services {
-		s := &c.Services[i]
+		s := c.Services[i]
 		v.svcs.add(v.rep("services", i, serviceLabel(s)), "service", "name", s.Name, s.ID, i, v.at("services"))
 	}
 	for i := range c.Routes {
-		r := &c.Routes[i]
+		r := c.Routes[i]
 		v.rts.add(v.rep("routes", i, routeLabel(r)), "route", "name", r.Name, r.ID, i, v.at("routes"))
 	}
 	for i := range c.Upstreams {
-		u := &c.Upstreams[i]
+		u := c.Upstreams[i]
 		v.ups.add(v.rep("upstreams", i, upstreamLabel(u)), "upstream", "name", u.Name, u.ID, i, v.at("upstreams"))
 	}
 	for i := range c.Consumers {
@@ -158,7 +158,7 @@ func (v *validator) rep(kind string, i int, label string) *reporter {
 
 func (v *validator) services() {
 	for i := range v.c.Services {
-		s := &v.c.Services[i]
+		s := v.c.Services[i]
 		rep := v.rep("services", i, serviceLabel(s))
 		common(rep, s.ID, s.Tags)
 		if s.Name != "" {
@@ -241,7 +241,7 @@ func (v *validator) services() {
 
 func (v *validator) routes() {
 	for i := range v.c.Routes {
-		r := &v.c.Routes[i]
+		r := v.c.Routes[i]
 		rep := v.rep("routes", i, routeLabel(r))
 		common(rep, r.ID, r.Tags)
 		if r.Name != "" {
@@ -378,7 +378,7 @@ func (v *validator) routePath(rep *reporter, field, p, pathType string) {
 
 func (v *validator) upstreams() {
 	for i := range v.c.Upstreams {
-		u := &v.c.Upstreams[i]
+		u := v.c.Upstreams[i]
 		rep := v.rep("upstreams", i, upstreamLabel(u))
 		common(rep, u.ID, u.Tags)
 		switch hp, err := parseHostPort(u.Name); {
@@ -536,7 +536,7 @@ func checkSeconds(rep *reporter, field string, s float64) {
 func (v *validator) targets() {
 	seen := map[[2]string]int{} // (upstream index, target) -> target index
 	for i := range v.c.Targets {
-		t := &v.c.Targets[i]
+		t := v.c.Targets[i]
 		rep := v.rep("targets", i, targetLabel(t))
 		common(rep, t.ID, t.Tags)
 		up := -1
@@ -560,7 +560,7 @@ func (v *validator) targets() {
 			key := [2]string{strconv.Itoa(up), strings.ToLower(hp.String())}
 			if j, dup := seen[key]; dup {
 				rep.add("target", fmt.Sprintf("duplicate target %q in %s (also %s)",
-					t.Target, upstreamLabel(&v.c.Upstreams[up]), v.c.origin(index("targets", j))))
+					t.Target, upstreamLabel(v.c.Upstreams[up]), v.c.origin(index("targets", j))))
 			} else {
 				seen[key] = i
 			}

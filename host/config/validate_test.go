@@ -44,8 +44,8 @@ type want struct {
 	path, entity, msg string
 }
 
-func newUpstream(name string) Upstream {
-	u := Upstream{Name: name}
+func newUpstream(name string) *Upstream {
+	u := &Upstream{Name: name}
 	u.normalize()
 	return u
 }
@@ -505,7 +505,7 @@ func TestValidate(t *testing.T) {
 		{
 			name: "TLS settings on an https service",
 			mutate: func(c *Config) {
-				s := &c.Services[1]
+				s := c.Services[1]
 				s.TLSVerify, s.TLSVerifyDepth, s.CACertificates = ptr(true), ptr(3), []string{uuid1}
 				s.ClientCertificate = json.RawMessage(`{"id":"` + uuid2 + `"}`)
 			},
@@ -588,7 +588,7 @@ func TestValidate(t *testing.T) {
 		{
 			name: "hash_on cookie has no fallback",
 			mutate: func(c *Config) {
-				u := &c.Upstreams[0]
+				u := c.Upstreams[0]
 				u.HashOn, u.HashOnCookie, u.HashFallback = "cookie", "sid", "ip"
 			},
 			want: []want{{"upstreams[0].hash_fallback", up, "must be none when hash_on is cookie"}},
@@ -596,7 +596,7 @@ func TestValidate(t *testing.T) {
 		{
 			name: "fallback to a cookie is allowed, as in Kong",
 			mutate: func(c *Config) {
-				u := &c.Upstreams[0]
+				u := c.Upstreams[0]
 				u.Algorithm, u.HashOn, u.HashOnHeader, u.HashFallback, u.HashOnCookie = "consistent-hashing", "header", "X-User", "cookie", "sid"
 			},
 		},
@@ -613,7 +613,7 @@ func TestValidate(t *testing.T) {
 		{
 			name: "header fallback must name another header",
 			mutate: func(c *Config) {
-				u := &c.Upstreams[0]
+				u := c.Upstreams[0]
 				u.HashOn, u.HashOnHeader, u.HashFallback, u.HashFallbackHeader = "header", "X-A", "header", "x-a"
 			},
 			want: []want{{"upstreams[0].hash_fallback_header", up, `must differ from hash_on_header (both are "X-A")`}},
@@ -621,14 +621,14 @@ func TestValidate(t *testing.T) {
 		{
 			name: "header with another header as fallback",
 			mutate: func(c *Config) {
-				u := &c.Upstreams[0]
+				u := c.Upstreams[0]
 				u.HashOn, u.HashOnHeader, u.HashFallback, u.HashFallbackHeader = "header", "X-A", "header", "X-B"
 			},
 		},
 		{
 			name: "query_arg and uri_capture need their names",
 			mutate: func(c *Config) {
-				u := &c.Upstreams[0]
+				u := c.Upstreams[0]
 				u.HashOn, u.HashFallback = "query_arg", "uri_capture"
 			},
 			want: []want{
@@ -639,7 +639,7 @@ func TestValidate(t *testing.T) {
 		{
 			name: "query_arg fallback needs its own arg",
 			mutate: func(c *Config) {
-				u := &c.Upstreams[0]
+				u := c.Upstreams[0]
 				u.HashOn, u.HashOnQueryArg, u.HashFallback = "uri_capture", "", "query_arg"
 				u.HashOnURICapture = "id"
 			},
@@ -653,7 +653,7 @@ func TestValidate(t *testing.T) {
 		{
 			name: "hash header and cookie syntax",
 			mutate: func(c *Config) {
-				u := &c.Upstreams[0]
+				u := c.Upstreams[0]
 				u.HashOn, u.HashOnHeader, u.HashFallback, u.HashOnCookie = "header", "x y", "cookie", "a;b"
 				u.HashOnCookiePath = "x"
 			},
@@ -764,7 +764,7 @@ func TestValidate(t *testing.T) {
 			name: "same target in two upstreams",
 			mutate: func(c *Config) {
 				c.Upstreams = append(c.Upstreams, newUpstream("other.example"))
-				c.Targets = append(c.Targets, Target{Target: "10.0.0.1:80", Upstream: "other.example", Weight: ptr(100)})
+				c.Targets = append(c.Targets, &Target{Target: "10.0.0.1:80", Upstream: "other.example", Weight: ptr(100)})
 			},
 		},
 
@@ -1089,7 +1089,7 @@ func TestValidateKongYML(t *testing.T) {
 			t.Errorf("%d %s, want %d", n[0], kind, n[1])
 		}
 	}
-	byName := map[string]Route{}
+	byName := map[string]*Route{}
 	for _, r := range c.Routes {
 		byName[r.Name] = r
 	}
@@ -1142,9 +1142,9 @@ upstreams:
 func TestValidateReportsAllSorted(t *testing.T) {
 	c := mustNormalize(t, validBase)
 	for i := range 12 {
-		r := c.Routes[0]
+		r := *c.Routes[0]
 		r.Name = "r" + string(rune('a'+i))
-		c.Routes = append(c.Routes, r)
+		c.Routes = append(c.Routes, &r)
 	}
 	c.Routes[11].Paths = []string{"bad"}
 	c.Routes[2].Paths = []string{"bad"}

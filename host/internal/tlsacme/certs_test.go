@@ -139,7 +139,7 @@ func TestAllowMatch(t *testing.T) {
 func TestNames(t *testing.T) {
 	cfg := &config.Config{
 		Weir: config.Weir{ACME: &config.ACME{Hosts: []string{"B.test", "a.test"}}},
-		Routes: []config.Route{
+		Routes: []*config.Route{
 			{Name: "on", ACME: true, Hosts: []string{"c.test:8443", "a.test", "*.wild.test"}},
 			{Name: "off", Hosts: []string{"not.test"}},
 		},
