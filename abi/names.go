@@ -440,6 +440,10 @@ var Callbacks = []Callback{
 // guest call for each handler the plugin does not define.
 const ExportWeirImplementedCallbacks = "weir_implemented_callbacks"
 
+// WeirExports lists the optional exports Weir reads besides the ABI's
+// callbacks (Weir extensions; other hosts ignore them).
+var WeirExports = []string{ExportWeirImplementedCallbacks}
+
 // CallbackSet is the result of weir_implemented_callbacks: one bit per
 // per-stream callback.
 type CallbackSet uint32

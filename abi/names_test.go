@@ -61,6 +61,8 @@ func TestNameConstantsInTables(t *testing.T) {
 			for _, f := range CompatFunctions {
 				s = append(s, f.Name)
 			}
+		case "ExportWeir":
+			s = WeirExports
 		case "Export":
 			for _, c := range Callbacks {
 				s = append(s, c.Name)
@@ -79,7 +81,7 @@ func TestNameConstantsInTables(t *testing.T) {
 		file     string
 		prefixes []string
 	}{
-		{name: "names.go", file: "names.go", prefixes: []string{"Func", "Export", "Module"}},
+		{name: "names.go", file: "names.go", prefixes: []string{"Func", "ExportWeir", "Export", "Module"}},
 		{name: "extensions.go", file: "extensions.go", prefixes: []string{"FFI", "Key", "Credential"}},
 	}
 	for _, tt := range tests {
