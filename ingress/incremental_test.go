@@ -410,25 +410,13 @@ func TestIncrementalReusesUnchanged(t *testing.T) {
 // 10,000 Ingresses when one Ingress changed since the last call (the
 // controller's work per change; compare BenchmarkTranslate10k).
 func BenchmarkIncrementalTranslate10k(b *testing.B) {
-	u := &universe{objs: scaleObjects(10000), rng: rand.New(rand.NewPCG(1, 1))}
-	u.stampAll()
-	inc := NewIncremental()
-	opts := Options{IngressClass: "weir"}
-	inc.Translate(u.objs, opts)
-	i := 0
-	b.ReportAllocs()
-	for b.Loop() {
-		i++
+	benchIncremental10k(b, func(u *universe, i int) {
 		x := u.objs.Ingresses[0].DeepCopy()
 		x.Spec.Rules[0].HTTP.Paths[1].Path = "/api/v1/" + strconv.Itoa(i%2)
 		x.Generation++ // a spec change
 		u.stamp(x, false)
 		u.objs.Ingresses[0] = x
-		u.shuffle() // informer listers return objects in map order
-		if res := inc.Translate(u.objs, opts); len(res.Config.Routes) != 20000 {
-			b.Fatalf("%d routes", len(res.Config.Routes))
-		}
-	}
+	})
 }
 
 // BenchmarkIncrementalSliceChange10k is BenchmarkIncrementalTranslate10k
@@ -436,6 +424,18 @@ func BenchmarkIncrementalTranslate10k(b *testing.B) {
 // parts of the other objects are reused, but no recorded run of
 // Ingresses is replayed (chunks.go), so the whole merge runs again.
 func BenchmarkIncrementalSliceChange10k(b *testing.B) {
+	benchIncremental10k(b, func(u *universe, i int) {
+		x := u.objs.EndpointSlices[0].DeepCopy()
+		ready := i%2 == 0
+		x.Endpoints[0].Conditions.Ready = &ready
+		u.stamp(x, false)
+		u.objs.EndpointSlices[0] = x
+	})
+}
+
+// benchIncremental10k times Incremental.Translate at 10,000 Ingresses
+// after change(u, i) altered one object for iteration i.
+func benchIncremental10k(b *testing.B, change func(u *universe, i int)) {
 	u := &universe{objs: scaleObjects(10000), rng: rand.New(rand.NewPCG(1, 1))}
 	u.stampAll()
 	inc := NewIncremental()
@@ -445,12 +445,8 @@ func BenchmarkIncrementalSliceChange10k(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		i++
-		x := u.objs.EndpointSlices[0].DeepCopy()
-		ready := i%2 == 0
-		x.Endpoints[0].Conditions.Ready = &ready
-		u.stamp(x, false)
-		u.objs.EndpointSlices[0] = x
-		u.shuffle()
+		change(u, i)
+		u.shuffle() // informer listers return objects in map order
 		if res := inc.Translate(u.objs, opts); len(res.Config.Routes) != 20000 {
 			b.Fatalf("%d routes", len(res.Config.Routes))
 		}

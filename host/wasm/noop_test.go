@@ -9,14 +9,17 @@ import (
 // noopModule exports callbacks with no-op and effectful bodies: the
 // host must skip exactly the no-ops whose result is the not-exported
 // default.
+// callbackTypes is the type section of noopModule and declaringModule.
+var callbackTypes = sec(secType, vec(
+	[]byte{0x60, 0x00, 0x00},                         // 0: [] -> []
+	[]byte{0x60, 0x01, 0x7f, 0x01, 0x7f},             // 1: [i32] -> [i32]
+	[]byte{0x60, 0x02, 0x7f, 0x7f, 0x00},             // 2: [i32 i32] -> []
+	[]byte{0x60, 0x03, 0x7f, 0x7f, 0x7f, 0x01, 0x7f}, // 3: [i32 i32 i32] -> [i32]
+	[]byte{0x60, 0x01, 0x7f, 0x00},                   // 4: [i32] -> []
+	[]byte{0x60, 0x00, 0x01, 0x7f},                   // 5: [] -> [i32]
+)...)
+
 func noopModule() []byte {
-	types := sec(secType, vec(
-		[]byte{0x60, 0x00, 0x00},                         // 0: [] -> []
-		[]byte{0x60, 0x01, 0x7f, 0x01, 0x7f},             // 1: [i32] -> [i32]
-		[]byte{0x60, 0x02, 0x7f, 0x7f, 0x00},             // 2: [i32 i32] -> []
-		[]byte{0x60, 0x03, 0x7f, 0x7f, 0x7f, 0x01, 0x7f}, // 3: [i32 i32 i32] -> [i32]
-		[]byte{0x60, 0x01, 0x7f, 0x00},                   // 4: [i32] -> []
-	)...)
 	funcs := sec(secFunction, vec([]byte{0}, []byte{1}, []byte{2}, []byte{3}, []byte{3}, []byte{1}, []byte{4}, []byte{4}, []byte{3})...)
 	exports := sec(secExport, vec(
 		exportEntry("memory", 0x02, 0),
@@ -42,7 +45,7 @@ func noopModule() []byte {
 		funcBody(0x20, 0x00, 0x1a, 0x0b),       // on_delete: local.get 0; drop
 		funcBody(0x41, 0x7f, 0x0b),             // request_body: -1
 	)...)
-	return modBytes(types, funcs, memOnePage, exports, code)
+	return modBytes(callbackTypes, funcs, memOnePage, exports, code)
 }
 
 func TestNoopExports(t *testing.T) {
@@ -165,14 +168,7 @@ func TestNoopReferencePlugin(t *testing.T) {
 // on_done not constant-Continue/true, and a weir_implemented_callbacks
 // export answering mask.
 func declaringModule(mask abi.CallbackSet) []byte {
-	types := sec(secType, vec(
-		[]byte{0x60, 0x00, 0x00},                         // 0: [] -> []
-		[]byte{0x60, 0x01, 0x7f, 0x01, 0x7f},             // 1: [i32] -> [i32]
-		[]byte{0x60, 0x02, 0x7f, 0x7f, 0x00},             // 2: [i32 i32] -> []
-		[]byte{0x60, 0x03, 0x7f, 0x7f, 0x7f, 0x01, 0x7f}, // 3: [i32 i32 i32] -> [i32]
-		[]byte{0x60, 0x00, 0x01, 0x7f},                   // 4: [] -> [i32]
-	)...)
-	funcs := sec(secFunction, vec([]byte{0}, []byte{1}, []byte{2}, []byte{3}, []byte{3}, []byte{1}, []byte{4})...)
+	funcs := sec(secFunction, vec([]byte{0}, []byte{1}, []byte{2}, []byte{3}, []byte{3}, []byte{1}, []byte{5})...)
 	exports := sec(secExport, vec(
 		exportEntry("memory", 0x02, 0),
 		exportEntry(abi.ExportABIVersion0_2_1, 0x00, 0),
@@ -193,7 +189,7 @@ func declaringModule(mask abi.CallbackSet) []byte {
 		funcBody(0x41, 0x00, 0x0b),       // on_done: false (finish later)
 		funcBody(append(append([]byte{0x41}, sleb(int64(int32(m)))...), 0x0b)...), // the mask
 	)...)
-	return modBytes(types, funcs, memOnePage, exports, code)
+	return modBytes(callbackTypes, funcs, memOnePage, exports, code)
 }
 
 // sleb is the signed LEB128 encoding of v.

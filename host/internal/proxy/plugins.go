@@ -646,12 +646,14 @@ func (c *chain) recycle() bool {
 	if c.shared {
 		return false
 	}
+	// Every stream started is in streamMem or, past inlinePlugins, in
+	// c.streams (a fail-open stream may be in streamMem only).
 	for i := range c.streamMem {
 		if !c.streamMem[i].Idle() {
 			return false
 		}
 	}
-	for _, s := range c.streams {
+	for _, s := range c.streams[min(len(c.streams), inlinePlugins):] {
 		if s != nil && !s.Idle() {
 			return false
 		}
@@ -1131,12 +1133,6 @@ func (c *chainHost) Property(path []string) ([]byte, abi.Status) {
 	return nil, abi.StatusNotFound
 }
 
-func le64(n int64) []byte {
-	var b [8]byte
-	binary.LittleEndian.PutUint64(b[:], uint64(n))
-	return b[:]
-}
-
 // propNames interns the property names Property can answer (the ABI's
 // documented ones), so looking one up allocates nothing.
 var propNames = func() map[string]string {
@@ -1154,7 +1150,8 @@ func (c *chainHost) bytes(s string) []byte {
 	return c.keep.prop
 }
 
-// le64 is le64 into c's scratch buffer.
+// le64 returns n as a property value (8 bytes, little-endian) in c's
+// scratch buffer.
 func (c *chainHost) le64(n int64) []byte {
 	c.keep.prop = binary.LittleEndian.AppendUint64(c.keep.prop[:0], uint64(n))
 	return c.keep.prop
