@@ -27,6 +27,7 @@ static const struct {
 
 enum limit_by { BY_CONSUMER, BY_CREDENTIAL, BY_IP, BY_SERVICE, BY_HEADER, BY_PATH };
 static const char *const limit_by_names[] = {"consumer", "credential", "ip", "service", "header", "path"};
+static const size_t limit_by_lens[] = {8, 10, 2, 7, 6, 4};
 
 /* period is one configured window with what the hot path needs precomputed. */
 typedef struct period {
@@ -34,6 +35,8 @@ typedef struct period {
     int64_t limit;
     char limit_str[24], window_str[24];
     char limit_hdr[40], remain_hdr[40]; /* lower-case header names */
+    /* their lengths, and the window name's: the hot path never calls strlen */
+    size_t limit_len, window_len, limit_hdr_len, remain_hdr_len, name_len;
 } period;
 
 /* config is Kong's rate-limiting schema, defaults included. */
@@ -172,10 +175,11 @@ static bool parse_config(const char *raw, size_t len, config *c) {
         period *pd = &c->periods[c->n_periods];
         pd->w = w;
         pd->limit = to_int64(c->val[w]);
-        snprintf(pd->limit_str, sizeof pd->limit_str, "%lld", (long long)pd->limit);
-        snprintf(pd->window_str, sizeof pd->window_str, "%lld", (long long)windows[w].secs);
-        snprintf(pd->limit_hdr, sizeof pd->limit_hdr, "x-ratelimit-limit-%s", windows[w].name);
-        snprintf(pd->remain_hdr, sizeof pd->remain_hdr, "x-ratelimit-remaining-%s", windows[w].name);
+        pd->limit_len = (size_t)snprintf(pd->limit_str, sizeof pd->limit_str, "%lld", (long long)pd->limit);
+        pd->window_len = (size_t)snprintf(pd->window_str, sizeof pd->window_str, "%lld", (long long)windows[w].secs);
+        pd->limit_hdr_len = (size_t)snprintf(pd->limit_hdr, sizeof pd->limit_hdr, "x-ratelimit-limit-%s", windows[w].name);
+        pd->remain_hdr_len = (size_t)snprintf(pd->remain_hdr, sizeof pd->remain_hdr, "x-ratelimit-remaining-%s", windows[w].name);
+        pd->name_len = strlen(windows[w].name);
         if (prev != NULL && pd->limit < prev->limit) {
             PW_LOG_ERROR("config: config.%s: the limit for %s (%lld) must be greater than or equal to the limit for %s (%lld)",
                          windows[w].name, windows[w].name, (long long)pd->limit, windows[prev->w].name, (long long)prev->limit);
@@ -199,7 +203,35 @@ typedef struct stream {
     pw_pair_t hdrs[MAX_HDRS];
     char vals[MAX_HDRS][24];
     bool local; /* answered locally: the headers went with the answer */
+    struct stream *next; /* in the free list */
 } stream;
+
+/* Finished streams are kept for the next request instead of going back
+ * to malloc (an instance serves one request after another; a few are in
+ * flight at once at most). */
+static stream *free_streams;
+static unsigned n_free_streams;
+#define MAX_FREE_STREAMS 8
+
+static stream *stream_new(void) {
+    stream *s = free_streams;
+    if (s != NULL) {
+        free_streams = s->next;
+        n_free_streams--;
+        return s;
+    }
+    return malloc(sizeof *s);
+}
+
+static void stream_free(stream *s) {
+    if (n_free_streams == MAX_FREE_STREAMS) {
+        free(s);
+        return;
+    }
+    s->next = free_streams;
+    free_streams = s;
+    n_free_streams++;
+}
 
 void pw_on_context_create(uint32_t context_id, uint32_t root_id) {
     if (root_id == 0) {
@@ -208,15 +240,13 @@ void pw_on_context_create(uint32_t context_id, uint32_t root_id) {
         return;
     }
     config *c = pw_context_data(root_id);
-    stream *s = malloc(sizeof *s);
-    if (c != NULL && s != NULL) {
+    stream *s = c != NULL ? stream_new() : NULL;
+    if (s != NULL) {
         c->refs++;
         s->c = c;
         s->n_hdrs = 0;
         s->local = false;
         pw_set_context_data(context_id, s);
-    } else {
-        free(s);
     }
 }
 
@@ -228,7 +258,7 @@ void pw_on_delete(uint32_t context_id) {
     stream *s = pw_context_data(context_id);
     if (s != NULL) {
         config_release(s->c);
-        free(s);
+        stream_free(s);
     }
 }
 
@@ -275,7 +305,7 @@ static size_t identifier(const config *c, char *dst) {
     static const char *const url_path[] = {"request", "url_path"};
     static const char *const source[] = {"source", "address"};
     const char *by = limit_by_names[c->limit_by];
-    size_t bl = strlen(by);
+    size_t bl = limit_by_lens[c->limit_by];
     memcpy(dst, by, bl);
     dst[bl] = ':';
     char *val = dst + bl + 1;
@@ -326,16 +356,16 @@ static size_t identifier(const config *c, char *dst) {
 
 /* incr adds delta to the counter id + ":" + window name and stores the
  * new value; the status of the call otherwise. */
-static pw_status_t incr(const char *id, size_t id_len, const period *pd, const char *delta, int64_t *out) {
+static pw_status_t incr(const char *id, size_t id_len, const period *pd, const char *delta, size_t delta_len, int64_t *out) {
     char key[MAX_ID + 32];
     const char *wn = windows[pd->w].name;
-    size_t wl = strlen(wn);
+    size_t wl = pd->name_len;
     memcpy(key, id, id_len);
     key[id_len] = ':';
     memcpy(key + id_len + 1, wn, wl);
     pw_pair_t args[3] = {{"key", 3, key, id_len + 1 + wl},
-                         {"window_seconds", 14, pd->window_str, strlen(pd->window_str)},
-                         {"delta", 5, delta, strlen(delta)}};
+                         {"window_seconds", 14, pd->window_str, pd->window_len},
+                         {"delta", 5, delta, delta_len}};
     char enc[MAX_ID + 128];
     size_t size = pw_pairs_size(args, 3);
     if (size > sizeof enc) return PW_BAD_ARGUMENT;
@@ -356,24 +386,41 @@ static pw_status_t incr(const char *id, size_t id_len, const period *pd, const c
 static void rollback(const config *c, const char *id, size_t id_len, size_t n) {
     int64_t ignored;
     for (size_t i = 0; i < n; i++)
-        if (incr(id, id_len, &c->periods[i], "-1", &ignored) != PW_OK) return;
+        if (incr(id, id_len, &c->periods[i], "-1", 2, &ignored) != PW_OK) return;
 }
 
-static void add_hdr(stream *s, const char *name, const char *value, size_t vl) {
+static void add_hdr(stream *s, const char *name, size_t nl, const char *value, size_t vl) {
     if (s->n_hdrs == MAX_HDRS) return;
     pw_pair_t *p = &s->hdrs[s->n_hdrs++];
     p->key = name;
-    p->key_len = strlen(name);
+    p->key_len = nl;
     p->value = value;
     p->value_len = vl;
 }
 
-static void add_hdr_int(stream *s, const char *name, int64_t v) {
+/* fmt_int writes v in decimal into dst (room for 21 bytes) and returns
+ * the length: snprintf's "%lld" without its cost on the hot path. */
+static size_t fmt_int(char *dst, int64_t v) {
+    char tmp[21];
+    size_t n = 0;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    size_t l = 0;
+    if (v < 0) dst[l++] = '-';
+    while (n > 0) dst[l++] = tmp[--n];
+    return l;
+}
+
+static void add_hdr_int(stream *s, const char *name, size_t nl, int64_t v) {
     if (s->n_hdrs == MAX_HDRS) return;
     char *dst = s->vals[s->n_hdrs];
-    int n = snprintf(dst, sizeof s->vals[0], "%lld", (long long)v);
-    add_hdr(s, name, dst, n > 0 ? (size_t)n : 0);
+    add_hdr(s, name, nl, dst, fmt_int(dst, v));
 }
+
+#define LIT(s) s, sizeof s - 1
 
 pw_action_t pw_on_request_headers(uint32_t context_id, uint32_t num_headers, bool end_of_stream) {
     (void)num_headers;
@@ -393,7 +440,7 @@ pw_action_t pw_on_request_headers(uint32_t context_id, uint32_t num_headers, boo
     int stop = -1;
     for (size_t i = 0; i < c->n_periods; i++) {
         int64_t n;
-        pw_status_t st = incr(id, id_len, &c->periods[i], "1", &n);
+        pw_status_t st = incr(id, id_len, &c->periods[i], "1", 1, &n);
         if (st != PW_OK) {
             rollback(c, id, id_len, i);
             if (!c->fault_tolerant) {
@@ -425,17 +472,17 @@ pw_action_t pw_on_request_headers(uint32_t context_id, uint32_t num_headers, boo
                 reset = window - (now % window);
                 if (reset < 1) reset = 1;
             }
-            add_hdr(s, pd->limit_hdr, pd->limit_str, strlen(pd->limit_str));
-            add_hdr_int(s, pd->remain_hdr, rem);
+            add_hdr(s, pd->limit_hdr, pd->limit_hdr_len, pd->limit_str, pd->limit_len);
+            add_hdr_int(s, pd->remain_hdr, pd->remain_hdr_len, rem);
         }
-        add_hdr_int(s, "ratelimit-limit", limit);
-        add_hdr_int(s, "ratelimit-remaining", rem_min);
-        add_hdr_int(s, "ratelimit-reset", reset);
+        add_hdr_int(s, LIT("ratelimit-limit"), limit);
+        add_hdr_int(s, LIT("ratelimit-remaining"), rem_min);
+        add_hdr_int(s, LIT("ratelimit-reset"), reset);
     }
     if (stop < 0) return PW_ACTION_CONTINUE;
     /* Kong does not count a rejected request. */
     rollback(c, id, id_len, c->n_periods);
-    if (reset > 0) add_hdr_int(s, "retry-after", reset);
+    if (reset > 0) add_hdr_int(s, LIT("retry-after"), reset);
     s->local = true;
     return kc_error((uint32_t)c->error_code, c->error_message.data ? c->error_message.data : "", c->error_message.len,
                     s->hdrs, s->n_hdrs, false);
