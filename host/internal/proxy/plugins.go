@@ -87,6 +87,10 @@ type chain struct {
 	streamPtrs [inlinePlugins]*wasm.HTTPStream
 	pluginPtrs [inlinePlugins]*Plugin
 	streamMem  [inlinePlugins]wasm.HTTPStream
+
+	// clock is the end of the last timed plugin phase in the current
+	// loop over the plugins (monoNow; 0: none), see phaseStart.
+	clock int64
 }
 
 // inlinePlugins is how many plugins a chain holds without allocating.
@@ -257,6 +261,7 @@ func (c *chain) requestBody(data []byte, eos bool) ([]byte, error) {
 		return nil, &chainStop{status: http.StatusRequestEntityTooLarge, msg: MsgPayloadTooLarge,
 			log: "request body over the plugin buffer cap"}
 	}
+	c.resetClock()
 	for i, s := range c.streams {
 		if s == nil || (i < 64 && c.bodySeen&(1<<i) != 0) {
 			continue
@@ -291,6 +296,7 @@ func (c *chain) responseBody(data []byte, eos bool) ([]byte, error) {
 		return nil, &chainStop{status: http.StatusInternalServerError, msg: MsgUnexpected,
 			log: "response body over the plugin buffer cap"}
 	}
+	c.resetClock()
 	for i := len(c.streams) - 1; i >= 0; i-- {
 		s := c.streams[i]
 		if s == nil {
@@ -339,6 +345,7 @@ func (c *chain) trailerPhase(n int, response bool) error {
 	if response {
 		ph = telemetry.PhaseResponseTrailers
 	}
+	c.resetClock()
 	for k := range c.streams {
 		i := k
 		if response {
@@ -438,6 +445,7 @@ func (h *Handler) startChain(w http.ResponseWriter, r *http.Request, x *exchange
 	}
 	c.host = chainHost{r: r, x: x, fw: fw, route: rt, keep: c.host.keep}
 	eos := r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0
+	c.resetClock()
 	for i, p := range rt.Plugins {
 		// Consumer-scoped instances apply to the plugins that run after
 		// authentication (Kong resolves them lazily in access).
@@ -601,6 +609,7 @@ var errPausedInstanceFailed = fmt.Errorf("plugin instance failed while the reque
 // to send, and false when a plugin answered locally instead (written).
 func (c *chain) responseHeaders(w http.ResponseWriter, r *http.Request, hdr http.Header, status int, eos bool) (int, bool) {
 	c.host.resp, c.host.status = hdr, status
+	c.resetClock()
 	for i := len(c.streams) - 1; i >= 0; i-- {
 		s := c.streams[i]
 		if s == nil {
@@ -667,6 +676,7 @@ func (c *chain) recycle() bool {
 
 // end runs on_log and done for every stream, once the response is out.
 func (c *chain) end() {
+	c.resetClock()
 	for i, s := range c.streams {
 		if s == nil {
 			continue

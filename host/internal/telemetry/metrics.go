@@ -282,6 +282,9 @@ func (h *Histogram) Count() uint64 {
 	return n
 }
 
+// Sum returns the total of the observed durations.
+func (h *Histogram) Sum() time.Duration { return time.Duration(h.sumNs.Load()) }
+
 func (h *Histogram) write(w *bufio.Writer) {
 	var cum uint64
 	var b [32]byte
