@@ -28,8 +28,16 @@ func TestMemoryPages(t *testing.T) {
 	if _, _, err := runRequest(t, p, "u"); !errors.Is(err, ErrPluginFailed) {
 		t.Fatalf("trap: err = %v", err)
 	}
-	if got := p.MemoryPages(); len(got) != 1 {
-		t.Fatalf("MemoryPages with one broken instance = %v, want one entry", got)
+	// The replacement starts in the background and may already be in the
+	// pool (Restarts counts it first): then it is reported, fresh (2
+	// pages), beside the survivor.
+	got := p.MemoryPages()
+	restarted := p.Restarts.Load() > 0
+	switch {
+	case len(got) == 1:
+	case len(got) == 2 && restarted && min(got[0], got[1]) == 2:
+	default:
+		t.Fatalf("MemoryPages after one instance trapped = %v (replacement started: %v), want one entry, or the survivor and a fresh replacement", got, restarted)
 	}
 }
 

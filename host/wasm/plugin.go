@@ -261,10 +261,10 @@ func (p *Plugin) replace(broken *instance) {
 					in.mu.Unlock()
 					return
 				}
+				p.Restarts.inc() // before the pool shows it (TestMemoryPages)
 				p.pool = append(p.pool, in)
 				hook := p.onRestart
 				p.mu.Unlock()
-				p.Restarts.inc()
 				p.log.Info("wasm plugin instance replaced")
 				if hook != nil {
 					hook()

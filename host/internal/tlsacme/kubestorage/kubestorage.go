@@ -274,6 +274,12 @@ func (s *Storage) Lock(ctx context.Context, name string) error {
 	}
 	for {
 		ok, err := s.TryLock(ctx, name)
+		if err != nil && ctx.Err() == nil && strings.Contains(err.Error(), "would exceed context deadline") {
+			// client-go's rate limiter gives up early when its wait would
+			// outlast ctx: the deadline ends this Lock, so say so.
+			<-ctx.Done()
+			return wrap("lock", name, ctx.Err())
+		}
 		if err != nil || ok {
 			return err
 		}

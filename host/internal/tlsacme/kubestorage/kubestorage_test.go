@@ -10,8 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 )
 
 // The Test* functions here run the storage cases on client-go's fake
@@ -201,4 +203,28 @@ func testExpiredLockIsTakenOver(t *testing.T, newPair pairFunc) {
 		t.Fatalf("a's Unlock released b's lock")
 	}
 	b.Unlock(ctx, "x")
+}
+
+// TestLockRateLimitedByDeadline: client-go's rate limiter refuses a call
+// whose wait would outlast the context (an error that does not wrap
+// context.DeadlineExceeded); Lock reports the deadline, as certmagic and
+// callers checking errors.Is expect.
+func TestLockRateLimitedByDeadline(t *testing.T) {
+	c := fake.NewSimpleClientset()
+	c.PrependReactor("get", "leases", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, errors.New("client rate limiter Wait returned an error: rate: Wait(n=1) would exceed context deadline")
+	})
+	s, _ := pairOn(c, "weir")
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := s.Lock(ctx, "x"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Lock: %v, want deadline exceeded", err)
+	}
+	// Any other error is returned as it is, at once.
+	c.PrependReactor("get", "leases", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, errors.New("forbidden")
+	})
+	if err := s.Lock(context.Background(), "x"); err == nil || errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Lock with a failing API: %v, want the API's error", err)
+	}
 }
