@@ -219,6 +219,7 @@ func (c *chain) phaseStart(i int, ph telemetry.Phase) (int64, trace.Span) {
 		sp = x.obs.tracer.StartInternal(x.obs.ctx, name)
 	}
 	if p.Metrics == nil && sp == nil {
+		c.clock = 0 // this plugin's time must not go to the next one
 		return 0, nil
 	}
 	if c.clock != 0 {
