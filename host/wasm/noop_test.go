@@ -19,9 +19,11 @@ var callbackTypes = sec(secType, vec(
 	[]byte{0x60, 0x00, 0x01, 0x7f},                   // 5: [] -> [i32]
 )...)
 
-func noopModule() []byte {
-	funcs := sec(secFunction, vec([]byte{0}, []byte{1}, []byte{2}, []byte{3}, []byte{3}, []byte{1}, []byte{4}, []byte{4}, []byte{3})...)
-	exports := sec(secExport, vec(
+// callbackExports is the memory and functions 0-5 (marker, allocator,
+// context_create, request_headers, response_headers, on_done) as the
+// test modules here export them, then more.
+func callbackExports(more ...[]byte) [][]byte {
+	return append([][]byte{
 		exportEntry("memory", 0x02, 0),
 		exportEntry(abi.ExportABIVersion0_2_1, 0x00, 0),
 		exportEntry(abi.ExportOnMemoryAllocate, 0x00, 1),
@@ -29,10 +31,16 @@ func noopModule() []byte {
 		exportEntry(abi.ExportOnRequestHeaders, 0x00, 3),
 		exportEntry(abi.ExportOnResponseHeaders, 0x00, 4),
 		exportEntry(abi.ExportOnDone, 0x00, 5),
+	}, more...)
+}
+
+func noopModule() []byte {
+	funcs := sec(secFunction, vec([]byte{0}, []byte{1}, []byte{2}, []byte{3}, []byte{3}, []byte{1}, []byte{4}, []byte{4}, []byte{3})...)
+	exports := sec(secExport, vec(callbackExports(
 		exportEntry(abi.ExportOnLog, 0x00, 6),
 		exportEntry(abi.ExportOnDelete, 0x00, 7),
 		exportEntry(abi.ExportOnRequestBody, 0x00, 8),
-	)...)
+	)...)...)
 	withLocal := []byte{0x04, 0x01, 0x01, 0x7f, 0x0b} // one i32 local; end
 	code := sec(secCode, vec(
 		funcBody(0x0b),                         // marker
@@ -169,16 +177,9 @@ func TestNoopReferencePlugin(t *testing.T) {
 // export answering mask.
 func declaringModule(mask abi.CallbackSet) []byte {
 	funcs := sec(secFunction, vec([]byte{0}, []byte{1}, []byte{2}, []byte{3}, []byte{3}, []byte{1}, []byte{5})...)
-	exports := sec(secExport, vec(
-		exportEntry("memory", 0x02, 0),
-		exportEntry(abi.ExportABIVersion0_2_1, 0x00, 0),
-		exportEntry(abi.ExportOnMemoryAllocate, 0x00, 1),
-		exportEntry(abi.ExportOnContextCreate, 0x00, 2),
-		exportEntry(abi.ExportOnRequestHeaders, 0x00, 3),
-		exportEntry(abi.ExportOnResponseHeaders, 0x00, 4),
-		exportEntry(abi.ExportOnDone, 0x00, 5),
+	exports := sec(secExport, vec(callbackExports(
 		exportEntry(abi.ExportWeirImplementedCallbacks, 0x00, 6),
-	)...)
+	)...)...)
 	m := uint32(mask)
 	code := sec(secCode, vec(
 		funcBody(0x0b),                   // marker

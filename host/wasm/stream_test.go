@@ -75,13 +75,7 @@ func TestEffectsGoToTheRequestingHost(t *testing.T) {
 	if err := p.InitHTTPStream(&s, h1); err != nil {
 		t.Fatal(err)
 	}
-	in := s.in
-	in.mu.Lock()
-	in.effective = &s
-	r, _, err := in.invoke(cbRequestHeaders, uint64(s.id), 5, 0)
-	in.effective = nil
-	effects := in.takeEffects(nil)
-	in.mu.Unlock()
+	r, effects, err := requestHeadersKeepingEffects(&s)
 	if err != nil || abi.Action(r) != abi.ActionContinue || len(effects) != 2 {
 		t.Fatalf("call: %v, %v, %d effects", r, err, len(effects))
 	}
@@ -196,13 +190,7 @@ func TestStreamIdle(t *testing.T) {
 	if s.Idle() {
 		t.Error("live stream idle")
 	}
-	in := s.in
-	in.mu.Lock()
-	in.effective = &s
-	_, _, err := in.invoke(cbRequestHeaders, uint64(s.id), 5, 0)
-	in.effective = nil
-	effects := in.takeEffects(nil)
-	in.mu.Unlock()
+	_, effects, err := requestHeadersKeepingEffects(&s)
 	if err != nil || len(effects) != 2 {
 		t.Fatalf("call: %v, %d effects", err, len(effects))
 	}
@@ -240,4 +228,17 @@ func TestStreamIdle(t *testing.T) {
 		t.Error("stream idle with a callout outstanding")
 	}
 	s.pendingCallouts.Add(-1)
+}
+
+// requestHeadersKeepingEffects calls s's request-headers callback
+// directly and returns its effects instead of delivering them, so a test
+// can hold them across the stream's end.
+func requestHeadersKeepingEffects(s *HTTPStream) (uint64, []effect, error) {
+	in := s.in
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.effective = s
+	r, _, err := in.invoke(cbRequestHeaders, uint64(s.id), 5, 0)
+	in.effective = nil
+	return r, in.takeEffects(nil), err
 }
