@@ -67,6 +67,12 @@ Options (environment variable in brackets):
   --quiet-wait SEC   before each measured run, wait up to SEC seconds for other
                      processes to drop under --max-noise (default 120; 0: never
                      wait) [WEIR_BENCH_QUIET_WAIT]
+  --halt-poll NS     set the guest halt-poll limit (cpuidle haltpoll driver,
+                     /sys/module/haltpoll/parameters/guest_halt_poll_ns) to NS for
+                     the run and restore it on exit: an idle vCPU polls up to NS ns
+                     before halting, so waking it costs no IPI (as on bare metal
+                     with mwait idle). Default: leave the machine as it is.
+                     Needs root and the haltpoll driver [WEIR_BENCH_HALT_POLL]
   --no-install       do not apt-get install or go install missing tools
   -h, --help         this help
 
@@ -99,6 +105,9 @@ WEIR_BIN="${WEIR_BENCH_WEIR_BIN:-}"
 NOISE_MAX="${WEIR_BENCH_MAX_NOISE:-10}"
 NOISE_RETRIES="${WEIR_BENCH_NOISE_RETRIES:-3}"
 QUIET_WAIT="${WEIR_BENCH_QUIET_WAIT:-120}"
+HALT_POLL="${WEIR_BENCH_HALT_POLL:-}"
+readonly HALT_POLL_PARAM=/sys/module/haltpoll/parameters/guest_halt_poll_ns
+HALT_POLL_SAVED=""
 INSTALL=1
 CADDY_VERSION="${CADDY_VERSION:-$DEFAULT_CADDY_VERSION}"
 CACHE_DIR="${WEIR_BENCH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/weir-bench}"
@@ -122,6 +131,7 @@ while [[ $# -gt 0 ]]; do
 	--max-noise) need_arg "$@"; NOISE_MAX="$2"; shift 2 ;;
 	--noise-retries) need_arg "$@"; NOISE_RETRIES="$2"; shift 2 ;;
 	--quiet-wait) need_arg "$@"; QUIET_WAIT="$2"; shift 2 ;;
+	--halt-poll) need_arg "$@"; HALT_POLL="$2"; shift 2 ;;
 	--no-install) INSTALL=0; shift ;;
 	-h | --help) usage; exit 0 ;;
 	*) usage >&2; die "unknown argument: $1" ;;
@@ -133,6 +143,10 @@ for v in DURATION ROUNDS CONNS THREADS PROXY_CORE LOAD_CORE NOISE_MAX NOISE_RETR
 	is_uint "${!v}" || die "$v must be a non-negative integer, got '${!v}'"
 done
 is_uint "$WARMUP" || die "WARMUP must be a non-negative integer, got '$WARMUP'"
+if [[ -n "$HALT_POLL" ]]; then
+	is_uint "$HALT_POLL" || die "--halt-poll must be a non-negative integer (ns), got '$HALT_POLL'"
+	[[ -w "$HALT_POLL_PARAM" ]] || die "--halt-poll: $HALT_POLL_PARAM is missing or not writable (needs root and the cpuidle haltpoll driver)"
+fi
 ((DURATION >= 1)) || die "duration must be at least 1 second"
 ((ROUNDS >= 1)) || die "rounds must be at least 1"
 ((CONNS >= 1 && THREADS >= 1 && CONNS >= THREADS)) || die "need connections >= threads >= 1"
@@ -264,6 +278,7 @@ cleanup() {
 	done
 	for pid in "${PIDS[@]-}" "${EXTRA_PIDS[@]-}"; do [[ -n "$pid" ]] && kill -KILL "$pid" 2>/dev/null || true; done
 	wait 2>/dev/null || true
+	[[ -n "$HALT_POLL_SAVED" ]] && echo "$HALT_POLL_SAVED" >"$HALT_POLL_PARAM" 2>/dev/null || true
 	rm -rf "$WORK" # holds the output too unless --out was given
 	exit "$rc"
 }
@@ -746,6 +761,15 @@ for t in "${TARGETS[@]}"; do
 done
 
 # ---------------------------------------------------------------- facts
+halt_poll_fact="machine default"
+if [[ -r "$HALT_POLL_PARAM" ]]; then
+	halt_poll_fact="guest_halt_poll_ns $(cat "$HALT_POLL_PARAM") (machine default)"
+fi
+if [[ -n "$HALT_POLL" ]]; then
+	HALT_POLL_SAVED=$(cat "$HALT_POLL_PARAM")
+	echo "$HALT_POLL" >"$HALT_POLL_PARAM" || die "--halt-poll: cannot write $HALT_POLL_PARAM"
+	halt_poll_fact="guest_halt_poll_ns $HALT_POLL (--halt-poll; was $HALT_POLL_SAVED, restored on exit)"
+fi
 cpu_model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 v_nginx=$({ "$NGINX_BIN" -v 2>&1 || true; } | sed 's/^nginx version: //')
 v_haproxy=$({ "$HAPROXY_BIN" -v 2>/dev/null || true; } | awk 'NR == 1 { print $3 }')
@@ -756,6 +780,7 @@ v_go=$(go version 2>/dev/null | awk '{ print $3 }' || echo "n/a")
 	echo "tools: nginx ${v_nginx:-n/a}; haproxy ${v_haproxy:-n/a}; caddy ${CADDY_BUILT:-not used}; wrk ${v_wrk:-n/a}"
 	echo "layout: proxy on core $PROXY_CORE; wrk ($THREADS thread, $CONNS connections) and the $BACKEND_KIND backend on core $LOAD_CORE;"
 	echo "        'direct' moves the backend alone to core $PROXY_CORE; 'direct-shared' leaves it on core $LOAD_CORE next to wrk"
+	echo "idle: $halt_poll_fact"
 	echo "runs: $ROUNDS x ${DURATION}s per target, each after a ${WARMUP}s warm-up, interleaved; ${BODY_SIZE}-byte responses; medians reported"
 } | tee "$OUT_DIR/facts.txt" >&2
 
