@@ -437,7 +437,10 @@ var Callbacks = []Callback{
 // proxy_on_log and proxy_on_delete. Other hosts ignore the export, so the
 // module stays portable. SDKs whose exported callbacks dispatch to
 // optional handlers (Weir's C SDK) export it, so a stream does not cost a
-// guest call for each handler the plugin does not define.
+// guest call for each handler the plugin does not define. An SDK that
+// leaves out proxy_on_context_create must create a context when a
+// callback first names it (Weir's C SDK does: a stream under the
+// instance's one root context, a root on proxy_on_vm_start).
 const ExportWeirImplementedCallbacks = "weir_implemented_callbacks"
 
 // WeirExports lists the optional exports Weir reads besides the ABI's

@@ -14,7 +14,11 @@
  * the ones it needs, the others get the default (continue / true). The SDK
  * also exports weir_implemented_callbacks (a Weir extension other hosts
  * ignore), naming the stream callbacks the plugin defines, so Weir skips
- * the guest call for the others.
+ * the guest call for the others. Under Weir (which reads that export)
+ * contexts are created lazily: pw_on_context_create runs at the start of
+ * the first callback for the context instead of in a call of its own;
+ * under other hosts, in proxy_on_context_create as usual. Either way it
+ * runs before any other callback for that context.
  *
  * Layers, from low to high:
  *   1. proxy_*      the raw host imports (module "env"), exact ABI signatures;

@@ -146,18 +146,73 @@ static bool is_root(uint32_t id) {
     return s != NULL && s->root == id;
 }
 
-/* enter_stream makes a known stream context current. */
+/* Lazy contexts (Weir only). When the host reads weir_implemented_callbacks
+ * (only Weir does), the SDK leaves proxy_on_context_create out of the set:
+ * Weir then never calls it, and a context is created, with its
+ * pw_on_context_create, by the first callback that names it. A root by the
+ * first root callback (proxy_on_vm_start in the start sequence), a stream
+ * by its first stream callback, under the instance's only root (Weir
+ * creates one root context per instance). A stream the plugin never hears
+ * about costs no guest call at all, and one it does hear about costs one
+ * call less. proxy_on_delete never creates: a context never named has
+ * nothing to delete. */
+static bool lazy_ctx;
+static uint32_t only_root; /* the one root context; UINT32_MAX once there are several */
+
+static void note_root(uint32_t id) {
+    if (only_root == 0) {
+        only_root = id;
+    } else if (only_root != id) {
+        only_root = UINT32_MAX;
+    }
+}
+
+/* create_ctx registers context_id under parent_context_id (0: a root) and
+ * runs the plugin's pw_on_context_create; false if it cannot. */
+static bool create_ctx(uint32_t context_id, uint32_t parent_context_id) {
+    uint32_t root = parent_context_id == 0 ? context_id : parent_context_id;
+    if (parent_context_id != 0 && !is_root(parent_context_id)) {
+        pw_logf(PW_LOG_ERROR, "proxy_wasm: context %u created under unknown root context %u",
+                (unsigned)context_id, (unsigned)parent_context_id);
+        return false;
+    }
+    if (ctx_add(context_id, root) == NULL) {
+        pw_logf(PW_LOG_ERROR, "proxy_wasm: out of memory creating context %u", (unsigned)context_id);
+        return false;
+    }
+    if (parent_context_id == 0) {
+        note_root(context_id);
+    }
+    ctx_current = context_id;
+    if (pw_on_context_create) {
+        pw_on_context_create(context_id, parent_context_id);
+    }
+    return true;
+}
+
+/* enter_stream makes a stream context current, creating it first in lazy
+ * mode. */
 static bool enter_stream(uint32_t id) {
     ctx_slot *s = ctx_find(id);
-    if (s == NULL || s->root == id) {
+    if (s == NULL) {
+        if (!lazy_ctx || only_root == 0 || only_root == UINT32_MAX || id == 0) {
+            return false;
+        }
+        return create_ctx(id, only_root);
+    }
+    if (s->root == id) {
         return false;
     }
     ctx_current = id;
     return true;
 }
 
-/* enter_root makes a known root context current. */
+/* enter_root makes a root context current, creating it first in lazy
+ * mode. */
 static bool enter_root(uint32_t id) {
+    if (lazy_ctx && id != 0 && ctx_find(id) == NULL) {
+        return create_ctx(id, 0);
+    }
     if (!is_root(id)) {
         return false;
     }
@@ -216,11 +271,12 @@ PW_EXPORT(proxy_on_memory_allocate) void *proxy_on_memory_allocate(size_t size) 
 
 /* Weir extension (abi.ExportWeirImplementedCallbacks): the per-stream
  * callbacks this plugin defines a handler for, so Weir does not call the
- * dispatchers of the others (other hosts ignore this export). Context
- * creation and deletion keep the context table and are always called.
- * The bits are abi.CallbackSet's. */
+ * dispatchers of the others (other hosts ignore this export). Deletion
+ * keeps the context table and is always called; creation is left out and
+ * done lazily (see lazy_ctx). The bits are abi.CallbackSet's. */
 PW_EXPORT(weir_implemented_callbacks) uint32_t weir_implemented_callbacks(void) {
-    uint32_t set = 1u << 0 /* context_create */ | 1u << 3 /* delete */;
+    lazy_ctx = true;
+    uint32_t set = 1u << 3 /* delete */;
     set |= pw_on_done ? 1u << 1 : 0;
     set |= pw_on_log ? 1u << 2 : 0;
     set |= pw_on_request_headers ? 1u << 4 : 0;
@@ -234,23 +290,13 @@ PW_EXPORT(weir_implemented_callbacks) uint32_t weir_implemented_callbacks(void) 
 
 PW_EXPORT(proxy_on_context_create)
 void proxy_on_context_create(uint32_t context_id, uint32_t parent_context_id) {
-    uint32_t root = parent_context_id == 0 ? context_id : parent_context_id;
-    if (parent_context_id != 0 && !is_root(parent_context_id)) {
-        pw_logf(PW_LOG_ERROR, "proxy_wasm: context %u created under unknown root context %u",
-                (unsigned)context_id, (unsigned)parent_context_id);
-        return;
-    }
-    if (ctx_add(context_id, root) == NULL) {
-        pw_logf(PW_LOG_ERROR, "proxy_wasm: out of memory creating context %u", (unsigned)context_id);
-        return;
-    }
-    ctx_current = context_id;
-    if (pw_on_context_create) {
-        pw_on_context_create(context_id, parent_context_id);
-    }
+    create_ctx(context_id, parent_context_id);
 }
 
 PW_EXPORT(proxy_on_vm_start) uint32_t proxy_on_vm_start(uint32_t root_id, uint32_t vm_config_size) {
+    if (lazy_ctx && root_id != 0 && ctx_find(root_id) == NULL && !create_ctx(root_id, 0)) {
+        return 0;
+    }
     ctx_current = root_id;
     return pw_on_vm_start ? pw_on_vm_start(root_id, vm_config_size) : 1;
 }
@@ -265,7 +311,7 @@ uint32_t proxy_on_configure(uint32_t root_id, uint32_t plugin_config_size) {
 }
 
 PW_EXPORT(proxy_on_done) uint32_t proxy_on_done(uint32_t context_id) {
-    if (ctx_find(context_id) == NULL) {
+    if (ctx_find(context_id) == NULL && !(lazy_ctx && pw_on_done && enter_stream(context_id))) {
         return 1;
     }
     ctx_current = context_id;
@@ -273,7 +319,10 @@ PW_EXPORT(proxy_on_done) uint32_t proxy_on_done(uint32_t context_id) {
 }
 
 PW_EXPORT(proxy_on_log) void proxy_on_log(uint32_t context_id) {
-    if (ctx_find(context_id) != NULL && pw_on_log) {
+    if (ctx_find(context_id) == NULL && !(lazy_ctx && pw_on_log && enter_stream(context_id))) {
+        return;
+    }
+    if (pw_on_log) {
         ctx_current = context_id;
         pw_on_log(context_id);
     }
@@ -291,6 +340,9 @@ PW_EXPORT(proxy_on_delete) void proxy_on_delete(uint32_t context_id) {
     }
     if (root) {
         drop_callouts(context_id);
+        if (only_root == context_id) {
+            only_root = 0;
+        }
     }
     ctx_remove(context_id);
     ctx_current = 0;

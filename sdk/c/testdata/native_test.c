@@ -177,6 +177,9 @@ uint32_t proxy_on_request_headers(uint32_t, uint32_t, uint32_t);
 uint32_t proxy_on_request_body(uint32_t, uint32_t, uint32_t);
 void proxy_on_tick(uint32_t);
 void proxy_on_http_call_response(uint32_t, uint32_t, uint32_t, uint32_t, uint32_t);
+uint32_t proxy_on_vm_start(uint32_t, uint32_t);
+void proxy_on_log(uint32_t);
+uint32_t weir_implemented_callbacks(void);
 
 /* ------------------------------------------------------------------------ */
 /* Plugin callbacks under test                                              */
@@ -197,6 +200,15 @@ pw_action_t pw_on_request_headers(uint32_t id, uint32_t n, bool eos) {
 void pw_on_delete(uint32_t id) {
     deletes++;
     free(pw_context_data(id));
+}
+
+static int creates;
+static uint32_t last_create_parent;
+
+void pw_on_context_create(uint32_t id, uint32_t root) {
+    (void)id;
+    creates++;
+    last_create_parent = root;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -535,6 +547,44 @@ static int json_mode(void) {
     return 0;
 }
 
+/* test_lazy_contexts runs last: once the host has read
+ * weir_implemented_callbacks (only Weir does), the SDK creates contexts on
+ * their first callback instead of in proxy_on_context_create. */
+static void test_lazy_contexts(void) {
+    uint32_t set = weir_implemented_callbacks();
+    CHECK((set & 1u << 0) == 0); /* context_create: left to the SDK */
+    CHECK((set & 1u << 3) != 0); /* delete: always */
+    CHECK((set & 1u << 4) != 0); /* request headers: defined here */
+    CHECK((set & (1u << 1 | 1u << 2)) == 0); /* no pw_on_done, no pw_on_log */
+
+    /* Root 1 (test_contexts) is the only root: a stream named for the
+     * first time is created under it, once, before its callback. */
+    int c0 = creates, r0 = request_headers_calls, d0 = deletes;
+    CHECK(pw_root_context_id(900) == 0);
+    CHECK(proxy_on_request_headers(900, 1, 1) == PW_ACTION_PAUSE);
+    CHECK(creates == c0 + 1 && last_create_parent == 1);
+    CHECK(request_headers_calls == r0 + 1 && pw_root_context_id(900) == 1);
+    CHECK(proxy_on_request_headers(900, 1, 1) == PW_ACTION_PAUSE);
+    CHECK(creates == c0 + 1 && request_headers_calls == r0 + 2);
+
+    /* Delete, done and log without handlers never create. */
+    proxy_on_delete(901);
+    CHECK(deletes == d0 && creates == c0 + 1 && pw_root_context_id(901) == 0);
+    CHECK(proxy_on_done(902) == 1);
+    proxy_on_log(902);
+    CHECK(creates == c0 + 1 && pw_root_context_id(902) == 0);
+    proxy_on_delete(900);
+    CHECK(deletes == d0 + 1 && pw_root_context_id(900) == 0);
+
+    /* A root callback for an unknown id creates that root; with two
+     * roots, a new stream's root is unknown and it is not created. */
+    CHECK(proxy_on_vm_start(2000, 0) == 1);
+    CHECK(creates == c0 + 2 && last_create_parent == 0 && pw_root_context_id(2000) == 2000);
+    CHECK(proxy_on_request_headers(903, 1, 1) == PW_ACTION_CONTINUE);
+    CHECK(creates == c0 + 2 && request_headers_calls == r0 + 2 && pw_root_context_id(903) == 0);
+    proxy_on_delete(2000);
+}
+
 int main(int argc, char **argv) {
     if (argc == 2 && strcmp(argv[1], "json") == 0) {
         return json_mode();
@@ -549,6 +599,7 @@ int main(int argc, char **argv) {
     test_helpers();
     test_logf();
     test_json_api();
+    test_lazy_contexts(); /* last: lazy mode stays on */
     if (failures != 0) {
         fprintf(stderr, "FAIL: %d checks failed\n", failures);
         return 1;
