@@ -220,6 +220,16 @@ static bool enter_root(uint32_t id) {
     return true;
 }
 
+/* enter_context makes a known context (root or stream) current; in lazy
+ * mode an unknown one is created as a stream. */
+static bool enter_context(uint32_t id) {
+    if (ctx_find(id) == NULL) {
+        return enter_stream(id);
+    }
+    ctx_current = id;
+    return true;
+}
+
 /* ======================================================================== */
 /* HTTP callouts awaiting a response                                        */
 /* ======================================================================== */
@@ -294,7 +304,7 @@ void proxy_on_context_create(uint32_t context_id, uint32_t parent_context_id) {
 }
 
 PW_EXPORT(proxy_on_vm_start) uint32_t proxy_on_vm_start(uint32_t root_id, uint32_t vm_config_size) {
-    if (lazy_ctx && root_id != 0 && ctx_find(root_id) == NULL && !create_ctx(root_id, 0)) {
+    if (lazy_ctx && !enter_root(root_id)) {
         return 0;
     }
     ctx_current = root_id;
@@ -311,19 +321,11 @@ uint32_t proxy_on_configure(uint32_t root_id, uint32_t plugin_config_size) {
 }
 
 PW_EXPORT(proxy_on_done) uint32_t proxy_on_done(uint32_t context_id) {
-    if (ctx_find(context_id) == NULL && !(lazy_ctx && pw_on_done && enter_stream(context_id))) {
-        return 1;
-    }
-    ctx_current = context_id;
-    return pw_on_done ? pw_on_done(context_id) : 1;
+    return pw_on_done && enter_context(context_id) ? pw_on_done(context_id) : 1;
 }
 
 PW_EXPORT(proxy_on_log) void proxy_on_log(uint32_t context_id) {
-    if (ctx_find(context_id) == NULL && !(lazy_ctx && pw_on_log && enter_stream(context_id))) {
-        return;
-    }
-    if (pw_on_log) {
-        ctx_current = context_id;
+    if (pw_on_log && enter_context(context_id)) {
         pw_on_log(context_id);
     }
 }
