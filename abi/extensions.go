@@ -320,8 +320,8 @@ func DecodeCounterIncrArgs(b []byte) (CounterIncrArgs, error) {
 	}
 	a := CounterIncrArgs{WindowSeconds: w, Delta: 1}
 	if len(v[2]) > 0 {
-		var ok bool
-		if a.Delta, ok = parseInt64(v[2]); !ok {
+		var err error
+		if a.Delta, err = strconv.ParseInt(string(v[2]), 10, 64); err != nil {
 			return CounterIncrArgs{}, fmt.Errorf("%w: %s: %s %q is not a decimal int64",
 				ErrForeignArgs, FFICounterIncr, KeyDelta, v[2])
 		}
@@ -368,8 +368,8 @@ func counterKeyWindow(fn string, key, window []byte) (int64, error) {
 	if len(key) > MaxCounterKeyBytes {
 		return 0, fmt.Errorf("%w: %s: %s is %d bytes, limit %d", ErrForeignArgs, fn, KeyKey, len(key), MaxCounterKeyBytes)
 	}
-	w, ok := parseInt64(window)
-	if !ok || w < 1 || w > MaxCounterWindowSeconds {
+	w, err := strconv.ParseInt(string(window), 10, 64)
+	if err != nil || w < 1 || w > MaxCounterWindowSeconds {
 		return 0, fmt.Errorf("%w: %s: %s %q must be an integer in [1, %d]",
 			ErrForeignArgs, fn, KeyWindowSeconds, window, MaxCounterWindowSeconds)
 	}
@@ -416,35 +416,4 @@ func requireKeys(fn string, keys []string, vals [][]byte) error {
 		}
 	}
 	return nil
-}
-
-// parseInt64 is strconv.ParseInt(string(b), 10, 64) without the
-// conversion's allocation: an optional sign and decimal digits.
-func parseInt64(b []byte) (int64, bool) {
-	neg := false
-	if len(b) > 0 && (b[0] == '+' || b[0] == '-') {
-		neg = b[0] == '-'
-		b = b[1:]
-	}
-	if len(b) == 0 {
-		return 0, false
-	}
-	const limit = uint64(1) << 63 // |math.MinInt64|
-	var n uint64
-	for _, c := range b {
-		if c < '0' || c > '9' || n > limit/10 {
-			return 0, false
-		}
-		n = n*10 + uint64(c-'0')
-		if n > limit {
-			return 0, false
-		}
-	}
-	if neg {
-		return -int64(n), true // n == limit gives math.MinInt64
-	}
-	if n == limit {
-		return 0, false
-	}
-	return int64(n), true
 }

@@ -3,7 +3,6 @@ package abi
 import (
 	"errors"
 	"reflect"
-	"strconv"
 	"strings"
 	"testing"
 )
@@ -218,20 +217,6 @@ func checkArgsErr(t *testing.T, err error, want string) {
 	}
 	if !strings.Contains(err.Error(), want) {
 		t.Fatalf("error %q does not contain %q", err, want)
-	}
-}
-
-func TestParseInt64(t *testing.T) {
-	for _, s := range []string{
-		"0", "1", "-1", "+7", "007", "9223372036854775807", "9223372036854775808",
-		"-9223372036854775808", "-9223372036854775809", "18446744073709551616",
-		"99999999999999999999", "", "+", "-", "1_000", "0x10", " 1", "1 ", "١",
-	} {
-		want, err := strconv.ParseInt(s, 10, 64)
-		got, ok := parseInt64([]byte(s))
-		if ok != (err == nil) || (ok && got != want) {
-			t.Errorf("parseInt64(%q) = %d, %v; strconv: %d, %v", s, got, ok, want, err)
-		}
 	}
 }
 
