@@ -79,54 +79,23 @@ func (c *Config) canonicalCopy() (*Config, error) {
 		}
 		return out
 	}
-	// Top-level entities are shared with c: a copy is made of those that
-	// change.
-	topRoutes := func(rs []*Route) []*Route {
-		if !slices.ContainsFunc(rs, func(r *Route) bool { return r != nil && len(r.Plugins) > 0 }) {
-			return rs
-		}
-		out := make([]*Route, len(rs))
-		for i, r := range rs {
-			if r != nil && len(r.Plugins) > 0 {
-				cr := *r
-				cr.Plugins = plugins(r.Plugins)
-				r = &cr
-			}
-			out[i] = r
-		}
-		return out
-	}
 	cp.Info = raw(c.Info)
 	cp.CACertificates = raws(c.CACertificates)
-	svcOpaque := func(s *Service) bool {
-		return s != nil && (len(s.ClientCertificate) > 0 || len(s.Plugins) > 0 || len(s.Routes) > 0)
-	}
-	if slices.ContainsFunc(c.Services, svcOpaque) {
-		cp.Services = make([]*Service, len(c.Services))
-		for i, s := range c.Services {
-			if svcOpaque(s) {
-				cs := *s
-				cs.ClientCertificate = raw(s.ClientCertificate)
-				cs.Plugins = plugins(s.Plugins)
-				cs.Routes = routes(s.Routes)
-				s = &cs
-			}
-			cp.Services[i] = s
-		}
-	}
-	cp.Routes = topRoutes(c.Routes)
-	upOpaque := func(u *Upstream) bool { return u != nil && len(u.ClientCertificate) > 0 }
-	if slices.ContainsFunc(c.Upstreams, upOpaque) {
-		cp.Upstreams = make([]*Upstream, len(c.Upstreams))
-		for i, u := range c.Upstreams {
-			if upOpaque(u) {
-				cu := *u
-				cu.ClientCertificate = raw(u.ClientCertificate)
-				u = &cu
-			}
-			cp.Upstreams[i] = u
-		}
-	}
+	// Top-level entities are shared with c: a copy is made of those that
+	// change.
+	cp.Services = copyChanged(c.Services,
+		func(s *Service) bool { return len(s.ClientCertificate) > 0 || len(s.Plugins) > 0 || len(s.Routes) > 0 },
+		func(s *Service) {
+			s.ClientCertificate = raw(s.ClientCertificate)
+			s.Plugins = plugins(s.Plugins)
+			s.Routes = routes(s.Routes)
+		})
+	cp.Routes = copyChanged(c.Routes,
+		func(r *Route) bool { return len(r.Plugins) > 0 },
+		func(r *Route) { r.Plugins = plugins(r.Plugins) })
+	cp.Upstreams = copyChanged(c.Upstreams,
+		func(u *Upstream) bool { return len(u.ClientCertificate) > 0 },
+		func(u *Upstream) { u.ClientCertificate = raw(u.ClientCertificate) })
 	cp.Plugins = plugins(c.Plugins)
 	if len(c.Consumers) > 0 {
 		cp.Consumers = make([]Consumer, len(c.Consumers))
@@ -162,4 +131,24 @@ func canonicalJSON(v any) ([]byte, error) {
 		return nil, err
 	}
 	return bytes.TrimSuffix(out.Bytes(), []byte("\n")), nil
+}
+
+// copyChanged returns list itself when change applies to none of its
+// (non-nil) entries, else a new list in which each such entry is a copy
+// with fix applied; the other entries are shared.
+func copyChanged[T any](list []*T, change func(*T) bool, fix func(*T)) []*T {
+	changes := func(e *T) bool { return e != nil && change(e) }
+	if !slices.ContainsFunc(list, changes) {
+		return list
+	}
+	out := make([]*T, len(list))
+	for i, e := range list {
+		if changes(e) {
+			ce := *e
+			fix(&ce)
+			e = &ce
+		}
+		out[i] = e
+	}
+	return out
 }
