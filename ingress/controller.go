@@ -842,10 +842,8 @@ func (c *Controller) addresses() []netv1.IngressLoadBalancerIngress {
 // never touched.
 func (c *Controller) writeIngressStatus(ctx context.Context, res *Result, objs *Objects) {
 	want := c.addresses()
-	ours := map[Ref]bool{}
-	for _, r := range res.Ingresses() {
-		ours[r] = true
-	}
+	ours := make(map[Ref]bool, res.ingresses.len())
+	res.ingresses.each(0, res.ingresses.len(), func(_ int, r Ref) { ours[r] = true })
 	for _, ing := range objs.Ingresses {
 		ref := Ref{"Ingress", ing.Namespace, ing.Name}
 		var target []netv1.IngressLoadBalancerIngress

@@ -115,7 +115,7 @@ type memo struct {
 	stored       int                     // runs of Ingresses recorded
 	dirt         int                     // parts and runs made since the last sweep
 	tab          *backendTab             // backends by name (chunks.go)
-	sizes        [5]int                  // routes, services, upstreams, targets, Ingresses last time
+	sizes        [4]int                  // routes, services, upstreams, targets last time
 	index        indexMemo               // Services, Secrets and EndpointSlices by key
 	world        world                   // the inputs recorded runs rely on
 	chunks       map[string]*chunkRec    // recorded runs, by first Ingress (namespace/name)
@@ -281,15 +281,6 @@ func (t *translator) currentDeps(svc *corev1.Service, sp *corev1.ServicePort) ba
 	return d
 }
 
-// size is the length of list i (routes, services, upstreams, targets,
-// Ingresses) last time.
-func (m *memo) size(i int) int {
-	if m == nil {
-		return 0
-	}
-	return m.sizes[i]
-}
-
 // prealloc sizes the entity lists of res as the last result's: appending
 // 20,000 routes one by one to a growing slice copied them several times.
 func (m *memo) prealloc(res *Result) {
@@ -309,7 +300,7 @@ func (m *memo) recordSizes(res *Result) {
 		return
 	}
 	c := res.Config
-	m.sizes = [5]int{len(c.Routes), len(c.Services), len(c.Upstreams), len(c.Targets), res.ingresses.len()}
+	m.sizes = [4]int{len(c.Routes), len(c.Services), len(c.Upstreams), len(c.Targets)}
 	// Empty lists stay nil, as Translate leaves them.
 	if len(c.Routes) == 0 {
 		c.Routes = nil

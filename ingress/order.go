@@ -16,8 +16,8 @@ type ordEnt struct {
 	cut bool
 }
 
-func newOrdEnt(ing *netv1.Ingress) ordEnt {
-	k := key(ing.Namespace, ing.Name)
+// newOrdEnt makes the entry of ing, whose key is k.
+func newOrdEnt(ing *netv1.Ingress, k string) ordEnt {
 	h := fnv.New32a()
 	h.Write([]byte(k))
 	return ordEnt{ing: ing, key: k, cut: h.Sum32()%chunkMean == 0}
@@ -30,7 +30,7 @@ func (t *translator) sortedOurs() []ordEnt {
 	var ours []ordEnt
 	for _, ing := range t.objs.Ingresses {
 		if t.ours(ing) {
-			ours = append(ours, newOrdEnt(ing))
+			ours = append(ours, newOrdEnt(ing, key(ing.Namespace, ing.Name)))
 		}
 	}
 	slices.SortFunc(ours, cmpOrd)
@@ -89,7 +89,7 @@ func (o *orderMemo) rebuild(t *translator) {
 		o.objs[ing] = e
 		o.byKey[e.key] = e
 		if e.ours {
-			o.order = append(o.order, ordEnt{ing: ing, key: e.key, cut: newOrdEnt(ing).cut})
+			o.order = append(o.order, newOrdEnt(ing, e.key))
 		}
 	}
 	slices.SortFunc(o.order, cmpOrd)
@@ -163,7 +163,7 @@ func (o *orderMemo) update(t *translator) bool {
 		if !e.ours {
 			continue
 		}
-		oe := newOrdEnt(ing)
+		oe := newOrdEnt(ing, e.key)
 		i, found := slices.BinarySearchFunc(o.order, oe, cmpOrd)
 		if found {
 			return false
