@@ -80,23 +80,58 @@ func pebbleModuleDir(t testing.TB) string {
 	return m.Dir
 }
 
-// freePort returns a 127.0.0.1 port that was free a moment ago.
-func freePort(t testing.TB, network string) int {
+// freePort returns a 127.0.0.1 TCP port that was free a moment ago.
+func freePort(t testing.TB) int {
 	t.Helper()
-	if network == "udp" {
-		c, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		return c.LocalAddr().(*net.UDPAddr).Port
-	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// freeDNSPort returns a 127.0.0.1 port that was free for both TCP and
+// UDP a moment ago.
+func freeDNSPort(t testing.TB) int {
+	t.Helper()
+	for range 100 {
+		u, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := u.LocalAddr().(*net.UDPAddr).Port
+		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		u.Close()
+		if err == nil {
+			ln.Close()
+			return port
+		}
+	}
+	t.Fatal("no 127.0.0.1 port free for both TCP and UDP in 100 tries")
+	return 0
+}
+
+// dnsAnswers reports whether a DNS server on 127.0.0.1:port resolves a
+// name over both UDP and TCP within d.
+func dnsAnswers(port int, d time.Duration) bool {
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	ok := func(network string) bool {
+		r := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var dl net.Dialer
+			return dl.DialContext(ctx, network, addr)
+		}}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		ips, err := r.LookupHost(ctx, "probe.weir.test")
+		return err == nil && len(ips) > 0
+	}
+	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		if ok("udp") && ok("tcp") {
+			return true
+		}
+	}
+	return false
 }
 
 // startProc runs a test server, logging its output into the test, and
@@ -127,14 +162,25 @@ func startPebble(t testing.TB, httpPort, tlsPort int, validity time.Duration) *p
 	pebbleBin := testBin(t, "pebble", "deps:pebble")
 	chall := testBin(t, "pebble-challtestsrv", "deps:pebble")
 	mod := pebbleModuleDir(t)
-	dnsPort := freePort(t, "udp")
-	startProc(t, chall, nil,
-		"-defaultIPv4", "127.0.0.1", "-defaultIPv6", "",
-		"-dnsserver", "127.0.0.1:"+strconv.Itoa(dnsPort),
-		"-management", "127.0.0.1:"+strconv.Itoa(freePort(t, "tcp")),
-		"-http01", "", "-https01", "", "-tlsalpn01", "", "-doh", "")
+	// The DNS server listens on TCP and UDP: a port picked free for one
+	// may be taken on the other, or by the time it binds, so it is
+	// started again on another port until it answers on both.
+	dnsPort := 0
+	for attempt := 1; dnsPort == 0; attempt++ {
+		port := freeDNSPort(t)
+		startProc(t, chall, nil,
+			"-defaultIPv4", "127.0.0.1", "-defaultIPv6", "",
+			"-dnsserver", "127.0.0.1:"+strconv.Itoa(port),
+			"-management", "127.0.0.1:"+strconv.Itoa(freePort(t)),
+			"-http01", "", "-https01", "", "-tlsalpn01", "", "-doh", "")
+		if dnsAnswers(port, 10*time.Second) {
+			dnsPort = port
+		} else if attempt == 3 {
+			t.Fatalf("pebble-challtestsrv did not answer DNS on TCP and UDP 127.0.0.1:%d (3 attempts)", port)
+		}
+	}
 
-	acmePort, mgmtPort := freePort(t, "tcp"), freePort(t, "tcp")
+	acmePort, mgmtPort := freePort(t), freePort(t)
 	cfg := map[string]any{"pebble": map[string]any{
 		"listenAddress":                  "127.0.0.1:" + strconv.Itoa(acmePort),
 		"managementListenAddress":        "127.0.0.1:" + strconv.Itoa(mgmtPort),
