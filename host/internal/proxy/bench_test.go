@@ -363,17 +363,27 @@ func TestHandlerH1PluginAllocs(t *testing.T) {
 		}
 		return n
 	}
-	base := count(benchSnapshot(t, addr), benchRequest(), func(http.Header) {})
 	s := benchSnapshot(t, addr)
 	s.Routes[0].Plugins = []*Plugin{{Name: "plugin.wasm", Wasm: benchWasmPlugin(t)}}
-	r := benchRequest()
-	withPlugin := count(s, r, func(h http.Header) {
-		if got := h.Get("X-Resp"); got != "1" {
-			t.Fatalf("the plugin did not run: x-resp %q, want 1", got)
+	// A count can also take in what the scheduler makes the pools do (a
+	// goroutine moved to another P between a Put and the next Get misses
+	// its sync.Pool object): the comparison is made again, up to three
+	// times, before it fails. A real extra allocation fails all three.
+	var base, withPlugin float64
+	for range 3 {
+		base = count(benchSnapshot(t, addr), benchRequest(), func(http.Header) {})
+		r := benchRequest()
+		withPlugin = count(s, r, func(h http.Header) {
+			if got := h.Get("X-Resp"); got != "1" {
+				t.Fatalf("the plugin did not run: x-resp %q, want 1", got)
+			}
+		})
+		if r.Header.Get("X-Wasm") != "1" {
+			t.Fatalf("the plugin did not add x-wasm to the request: %v", r.Header)
 		}
-	})
-	if r.Header.Get("X-Wasm") != "1" {
-		t.Fatalf("the plugin did not add x-wasm to the request: %v", r.Header)
+		if withPlugin <= base {
+			break
+		}
 	}
 	if withPlugin > base {
 		t.Fatalf("%v allocations per request with one plugin, want at most %v (plugin-free)", withPlugin, base)
