@@ -10,9 +10,9 @@ import "hash/maphash"
 // forty for a plugin's handful, with a seed drawn per instance) both stay
 // cached instead of evicting each other on every request. The first slot
 // holds the pair's string used last; a miss allocates and takes it,
-// moving the string there to the second (the older one goes), so churn (request ids, random values) costs one allocation
-// per string, as without the cache, and cannot grow memory. Guarded by
-// the instance lock.
+// moving the string there to the second (the older one goes). Churn
+// (request ids, random values) thus costs one allocation per string, as
+// without the cache, and cannot grow memory. Guarded by the instance lock.
 type strCache struct {
 	seed  maphash.Seed
 	slots [strCacheSlots]string

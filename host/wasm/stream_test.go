@@ -146,7 +146,7 @@ func TestStrCacheCollision(t *testing.T) {
 	var c strCache
 	c.init()
 	// Find three header-like names that share a pair under this seed:
-	// with 128 pairs, a few thousand candidates always hold such a triple.
+	// with 128 pairs, a few dozen candidates usually hold such a triple.
 	byPair := map[uint64][][]byte{}
 	var same [][]byte
 	for i := 0; i < 100000 && len(same) < 3; i++ {
